@@ -1,0 +1,70 @@
+"""The hub's ASGI application: explicit routes, middleware and lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from bounceback.api.clock import Clock, SystemClock
+from bounceback.api.context import Hub
+from bounceback.api.errors import EXCEPTION_HANDLERS
+from bounceback.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from bounceback.api.routes import alerts, audit, health, incidents, overview
+from bounceback.api.settings import HubSettings
+from bounceback.api.store.db import Database
+from bounceback.api.store.migrate import migrate
+
+log = logging.getLogger("bounceback.hub")
+
+ROUTES: list[BaseRoute] = [
+    *health.routes,
+    *overview.routes,
+    *alerts.routes,
+    *incidents.routes,
+    *audit.routes,
+]
+
+
+def create_app(
+    settings: HubSettings,
+    *,
+    clock: Clock | None = None,
+    db: Database | None = None,
+    run_migrations: bool = True,
+) -> Starlette:
+    clock = clock or SystemClock()
+    db = db or Database(settings.sqlalchemy_url, schema=settings.bounceback_database_schema)
+    hub = Hub.build(settings, db, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if run_migrations:
+            await migrate(db)
+        hub.ingest.start()
+        hub.scheduler.start()
+        log.info("hub ready (%s store, process %s)", db.dialect, hub.scheduler.owner)
+        try:
+            yield
+        finally:
+            # In-flight requests have drained (uvicorn waits for them); finish queued work.
+            await hub.ingest.close()
+            await hub.scheduler.stop()
+            await db.dispose()
+            log.info("hub stopped")
+
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[
+            Middleware(RequestIdMiddleware, access_log_enabled=settings.bounceback_access_log),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.bounceback_max_body_bytes),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    return app

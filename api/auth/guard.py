@@ -1,0 +1,95 @@
+"""Route guards: who may call what. Each guarded endpoint records its requirement for the
+authorisation tests and the route table."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bounceback.api.auth.principal import Principal
+from bounceback.api.auth.roles import Role, satisfies
+from bounceback.api.errors import Forbidden, Unauthorized
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    return credential.strip()
+
+
+def principal(request: Request) -> Principal:
+    found = request.scope.get("principal")
+    assert isinstance(found, Principal), "route is not guarded"
+    return found
+
+
+async def _token_principal(request: Request, secret: str) -> Principal:
+    found = await request.app.state.hub.credentials.token(secret)
+    if found is None:
+        raise Unauthorized("unknown or revoked token")
+    assert isinstance(found, Principal)
+    return found
+
+
+def require(role: Role) -> Callable[[Endpoint], Endpoint]:
+    """A token with at least ``role``."""
+
+    def decorate(endpoint: Endpoint) -> Endpoint:
+        @functools.wraps(endpoint)
+        async def guarded(request: Request) -> Response:
+            secret = bearer(request)
+            if secret is None:
+                raise Unauthorized("this route needs a token: 'Authorization: Bearer <token>'")
+            caller = await _token_principal(request, secret)
+            assert caller.role is not None
+            if not satisfies(caller.role, role):
+                raise Forbidden(
+                    f"this route needs the {role.value} role; the token has {caller.role.value}",
+                    {"required": role.value, "held": caller.role.value},
+                )
+            request.scope["principal"] = caller
+            return await endpoint(request)
+
+        guarded.required_role = role  # type: ignore[attr-defined]
+        return guarded
+
+    return decorate
+
+
+async def intake_principal(
+    request: Request, kind: str, routing_key: str | None = None
+) -> Principal:
+    """An integration key of ``kind`` (as bearer or routing_key), or an operator token."""
+    secret = bearer(request)
+    credentials = request.app.state.hub.credentials
+    if secret is not None and secret.startswith("bbt_"):
+        caller = await _token_principal(request, secret)
+        assert caller.role is not None
+        if not satisfies(caller.role, Role.OPERATOR):
+            raise Forbidden(
+                "sending alerts needs an integration key or an operator token",
+                {"required": Role.OPERATOR.value, "held": caller.role.value},
+            )
+        return caller
+    key = secret or routing_key
+    if key is None:
+        raise Unauthorized("this route needs an integration key (Bearer header or routing_key)")
+    found = await credentials.integration(key)
+    if found is None:
+        raise Unauthorized("unknown or revoked integration key")
+    assert isinstance(found, Principal)
+    if found.integration_kind != kind:
+        raise Forbidden(
+            f"this integration key is for {found.integration_kind} alerts, not {kind}",
+            {"required": kind, "held": found.integration_kind},
+        )
+    return found

@@ -1,0 +1,33 @@
+"""Running the hub under uvicorn, with our logging and graceful shutdown."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from bounceback.api.app import create_app
+from bounceback.api.logs import configure_logging
+from bounceback.api.settings import HubSettings
+
+# How long SIGTERM waits for in-flight requests before closing connections.
+GRACEFUL_SHUTDOWN_S = 20
+
+
+def uvicorn_config(settings: HubSettings) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(settings),
+        host=settings.bounceback_host,
+        port=settings.bounceback_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        server_header=False,
+    )
+
+
+def run_server(settings: HubSettings) -> None:
+    configure_logging(settings.bounceback_log_format.value, settings.bounceback_log_level)
+    server = uvicorn.Server(uvicorn_config(settings))
+    server.run()
+    if not server.started:
+        raise SystemExit(3)

@@ -1,0 +1,150 @@
+"""The hub's configuration: the seed's environment variables plus the hub's own.
+
+Every value comes from, in order of precedence: a command-line flag, the environment (the exact
+variable name), ``hub.toml`` (the same name in lower case, at the top level), the default.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class HubSettings(BaseSettings):
+    """Effective hub configuration. Field names are the lower-case environment variable names."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+    # Where the hub listens and keeps its data.
+    bounceback_host: str = "127.0.0.1"
+    bounceback_port: int = Field(4000, ge=1, le=65535)
+    bounceback_data_dir: Path = Path("./bounceback-data")
+    database_url: SecretStr | None = None
+    bounceback_database_schema: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    bounceback_log_format: LogFormat = LogFormat.TEXT
+    bounceback_log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    bounceback_access_log: bool = True
+    bounceback_max_body_bytes: int = Field(1024 * 1024, ge=1024)
+
+    # Auto Recovery
+    auto_recovery_enabled: bool = True
+    max_concurrent_recoveries: int = Field(5, ge=1)
+    global_cooldown_minutes: float = Field(5, ge=0)
+    # Circuit Breaker (the recovery timeout is in milliseconds, as in the seed)
+    circuit_breaker_failure_threshold: int = Field(5, ge=1)
+    circuit_breaker_recovery_timeout: int = Field(60000, ge=0)
+    circuit_breaker_success_threshold: int = Field(3, ge=1)
+    # Graceful Degradation (seconds)
+    degradation_enabled: bool = True
+    degradation_check_interval: float = Field(30, gt=0)
+    # Incident Escalation
+    escalation_enabled: bool = True
+    l1_timeout_minutes: float = Field(15, gt=0)
+    l2_timeout_minutes: float = Field(30, gt=0)
+    l3_timeout_minutes: float = Field(45, gt=0)
+    l4_timeout_minutes: float = Field(60, gt=0)
+    l5_timeout_minutes: float = Field(90, gt=0)
+    # Self Healing (interval in seconds, thresholds in percent)
+    self_healing_enabled: bool = True
+    health_check_interval: float = Field(60, gt=0)
+    memory_threshold: float = Field(85, ge=0, le=100)
+    cpu_threshold: float = Field(80, ge=0, le=100)
+    disk_threshold: float = Field(90, ge=0, le=100)
+    # Deployment Monitoring
+    deployment_monitoring_enabled: bool = True
+    auto_rollback_enabled: bool = True
+    stabilization_period_minutes: float = Field(15, ge=0)
+    monitoring_duration_minutes: float = Field(60, gt=0)
+    # Notifications
+    email_notifications_enabled: bool = True
+    slack_notifications_enabled: bool = True
+    sms_notifications_enabled: bool = False
+
+    # Set by the loader, never by the user: the file the values came from.
+    config_file: ClassVar[Path | None] = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            async_database_url(value.get_secret_value())
+        return value
+
+    @field_validator("bounceback_log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The async SQLAlchemy URL: DATABASE_URL made async, or SQLite in the data dir."""
+        if self.database_url is None:
+            path = (self.bounceback_data_dir / "bounceback.db").resolve()
+            return f"sqlite+aiosqlite:///{path}"
+        return async_database_url(self.database_url.get_secret_value())
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = settings_cls.model_config.get("toml_file")
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+SECRET_FIELDS = frozenset({"database_url"})
+
+
+def async_database_url(url: str) -> str:
+    """Accept the usual spellings and pick the async driver the hub uses."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("expected a URL such as postgresql://user@host:5432/db or sqlite:///path")
+    base = scheme.split("+", 1)[0]
+    if base in ("postgres", "postgresql"):
+        return f"postgresql+asyncpg://{rest}"
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    raise ValueError("expected a postgresql:// or sqlite:// URL")
+
+
+def env_name(field: str) -> str:
+    return field.upper()
+
+
+def settings_class_for(config_file: Path | None) -> type[HubSettings]:
+    """A HubSettings subclass that also reads ``config_file`` (when given)."""
+    if config_file is None:
+        return HubSettings
+
+    class _FromFile(HubSettings):
+        model_config = SettingsConfigDict(toml_file=config_file)
+
+    _FromFile.config_file = config_file
+    return _FromFile

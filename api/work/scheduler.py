@@ -1,0 +1,247 @@
+"""Runs scheduled work on time, once, and takes over the work of hub processes that died.
+
+Handlers are registered per kind. A plain handler runs outside any transaction (it may call a
+partner over the network) while the scheduler renews its lease; its effects must tolerate a retry
+by another process if this one dies before finishing (use ``item.key`` as the idempotency key).
+A *transactional* handler gets the connection of the transaction that also marks the row done,
+after the lease was checked, so its database effects happen exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bounceback.api.clock import Clock
+from bounceback.api.store.db import Database
+from bounceback.api.work import queue
+from bounceback.api.work.queue import WorkItem, WorkState
+
+log = logging.getLogger("bounceback.work")
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Try again at ``at`` (or after the default backoff)."""
+
+    error: str
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Fail:
+    """Give up: the work cannot succeed."""
+
+    error: str
+
+
+Outcome = Retry | Fail | None  # None: done
+PlainHandler = Callable[[WorkItem], Awaitable[Outcome]]
+TransactionalHandler = Callable[[WorkItem, AsyncConnection], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class Registration:
+    handler: PlainHandler | TransactionalHandler
+    transactional: bool
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def backoff(attempts: int, base: timedelta = timedelta(seconds=10)) -> timedelta:
+    delay: timedelta = base * 2 ** max(0, attempts - 1)
+    return min(delay, timedelta(minutes=10))
+
+
+class Scheduler:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        owner: str | None = None,
+        lease: timedelta = timedelta(seconds=30),
+        poll: timedelta = timedelta(seconds=5),
+        concurrency: int = 16,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self.owner = owner or default_owner()
+        self._lease = lease
+        self._poll = poll
+        self._concurrency = concurrency
+        self._handlers: dict[str, Registration] = {}
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.completed = 0
+
+    def register(self, kind: str, handler: PlainHandler) -> None:
+        self._handlers[kind] = Registration(handler, transactional=False)
+
+    def register_transactional(self, kind: str, handler: TransactionalHandler) -> None:
+        self._handlers[kind] = Registration(handler, transactional=True)
+
+    async def schedule(
+        self,
+        kind: str,
+        key: str,
+        due_at: datetime,
+        payload: dict[str, object] | None = None,
+        *,
+        max_attempts: int = 5,
+        conn: AsyncConnection | None = None,
+    ) -> bool:
+        """Add work (in ``conn``'s transaction when given) and wake the loop for it."""
+        now = self._clock.now()
+        fields = dict(
+            kind=kind, key=key, due_at=due_at, now=now, payload=payload, max_attempts=max_attempts
+        )
+        if conn is not None:
+            added = await queue.schedule(conn, **fields)  # type: ignore[arg-type]
+        else:
+            async with self._db.transaction() as own:
+                added = await queue.schedule(own, **fields)  # type: ignore[arg-type]
+        self.wake()
+        return added
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="scheduler")
+
+    async def stop(self) -> None:
+        """Stop claiming, let running work finish."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def run_once(self) -> int:
+        """Claim what is due and start it; returns the number of items started."""
+        free = self._concurrency - len(self._running)
+        if free <= 0 or not self._handlers:
+            return 0
+        async with self._db.transaction() as conn:
+            items = await queue.claim(
+                conn,
+                owner=self.owner,
+                now=self._clock.now(),
+                lease=self._lease,
+                limit=free,
+                kinds=list(self._handlers),
+            )
+        for item in items:
+            task = asyncio.create_task(self._execute(item), name=f"work:{item.kind}:{item.id}")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        return len(items)
+
+    async def drain(self) -> None:
+        """Wait for the work started so far (tests call run_once, then drain)."""
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                await self.run_once()
+                async with self._db.read() as conn:
+                    due = await queue.next_due(conn)
+            except Exception:
+                log.exception("scheduler pass failed; retrying")
+                due = None
+            wake_at = self._clock.now() + self._poll
+            if due is not None:
+                wake_at = min(wake_at, due)
+            if len(self._running) >= self._concurrency:
+                wake_at = self._clock.now() + self._poll
+            if wake_at > self._clock.now():
+                await self._clock.sleep_until(wake_at, self._wake)
+
+    async def _execute(self, item: WorkItem) -> None:
+        registration = self._handlers[item.kind]
+        try:
+            if registration.transactional:
+                await self._execute_transactional(item, registration)
+            else:
+                await self._execute_plain(item, registration)
+        except Exception:
+            log.exception("work %s (%s) failed to finish", item.id, item.kind)
+        finally:
+            self.wake()
+
+    async def _execute_transactional(self, item: WorkItem, registration: Registration) -> None:
+        handler: TransactionalHandler = registration.handler  # type: ignore[assignment]
+        try:
+            async with self._db.transaction() as conn:
+                if not await queue.holds_lease(conn, item):
+                    log.warning(
+                        "work %s: lease lost before it ran; another process has it", item.id
+                    )
+                    return
+                outcome = await handler(item, conn)
+                if outcome is None:
+                    await queue.finish(conn, item, now=self._clock.now(), state=WorkState.DONE)
+                    self.completed += 1
+                    return
+        except Exception as exc:
+            outcome = Retry(f"{type(exc).__name__}: {exc}")
+        await self._finish(item, outcome)
+
+    async def _execute_plain(self, item: WorkItem, registration: Registration) -> None:
+        handler: PlainHandler = registration.handler  # type: ignore[assignment]
+        renewer = asyncio.create_task(self._keep_lease(item))
+        try:
+            outcome = await handler(item)
+        except Exception as exc:
+            log.exception("work %s (%s) raised", item.id, item.kind)
+            outcome = Retry(f"{type(exc).__name__}: {exc}")
+        finally:
+            renewer.cancel()
+        await self._finish(item, outcome)
+
+    async def _finish(self, item: WorkItem, outcome: Outcome) -> None:
+        now = self._clock.now()
+        if outcome is None:
+            state, error, retry_at = WorkState.DONE, None, None
+        elif isinstance(outcome, Fail) or item.attempts >= item.max_attempts:
+            state, error, retry_at = WorkState.FAILED, outcome.error, None
+        else:
+            state, error = WorkState.PENDING, outcome.error
+            retry_at = outcome.at or now + backoff(item.attempts)
+        async with self._db.transaction() as conn:
+            finished = await queue.finish(
+                conn, item, now=now, state=state, error=error, retry_at=retry_at
+            )
+        if not finished:
+            log.warning("work %s (%s): lease lost; the result is dropped", item.id, item.kind)
+        elif state == WorkState.DONE:
+            self.completed += 1
+
+    async def _keep_lease(self, item: WorkItem) -> None:
+        while True:
+            await self._clock.sleep_until(self._clock.now() + self._lease / 3)
+            until = self._clock.now() + self._lease
+            async with self._db.transaction() as conn:
+                if not await queue.renew(conn, item, until):
+                    return
