@@ -93,3 +93,21 @@ async def intake_principal(
             {"required": kind, "held": found.integration_kind},
         )
     return found
+
+
+def public(endpoint: Endpoint) -> Endpoint:
+    """Mark a route that needs no credentials (health probes, signature-checked webhooks)."""
+    endpoint.public = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def intake(kind: str) -> Callable[[Endpoint], Endpoint]:
+    """Mark an alert-intake route: an integration key of ``kind`` or an operator token.
+
+    The check itself happens in the handler (PagerDuty senders put the key in the body)."""
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        endpoint.intake_kind = kind  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any, Literal
 
@@ -50,6 +51,16 @@ class PagerDutyEvent(BaseModel):
         if self.event_action != "trigger" and self.dedup_key is None:
             raise ValueError(f"dedup_key is required for event_action {self.event_action}")
         return self
+
+
+def routing_key_of(body: bytes) -> str | None:
+    """The routing_key of a raw event, if it has one, without validating the rest."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    key = data.get("routing_key") if isinstance(data, dict) else None
+    return key if isinstance(key, str) and key else None
 
 
 def to_event(event: PagerDutyEvent, actor: str, integration: str | None) -> AlertEvent:

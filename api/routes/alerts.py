@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bounceback.api.auth.guard import intake_principal
+from bounceback.api.auth.guard import intake, intake_principal
 from bounceback.api.auth.principal import Principal
 from bounceback.api.context import Hub
 from bounceback.api.errors import ApiError, BadRequest, Unavailable
@@ -32,6 +32,7 @@ async def _submit(request: Request, event: AlertEvent, action: str) -> IntakeRes
     return result
 
 
+@intake("generic")
 async def post_alert(request: Request) -> Response:
     caller = await intake_principal(request, "generic")
     alert = await parse_json(request, GenericAlert)
@@ -41,6 +42,7 @@ async def post_alert(request: Request) -> Response:
     return JSONResponse(result.model_dump(mode="json"), status_code=202)
 
 
+@intake("alertmanager")
 async def post_alertmanager(request: Request) -> Response:
     caller = await intake_principal(request, "alertmanager")
     hook = await parse_json(request, alertmanager.AlertmanagerWebhook)
@@ -49,11 +51,15 @@ async def post_alertmanager(request: Request) -> Response:
     return JSONResponse(result.model_dump(mode="json"), status_code=202)
 
 
+@intake("pagerduty")
 async def post_pagerduty(request: Request) -> Response:
     """Answers in PagerDuty's shape (status, message, dedup_key / errors) plus our error object."""
     try:
+        # Authenticate before validating: the key is inside the body.
+        caller = await intake_principal(
+            request, "pagerduty", pagerduty.routing_key_of(await request.body())
+        )
         event = await parse_json(request, pagerduty.PagerDutyEvent)
-        caller = await intake_principal(request, "pagerduty", event.routing_key)
         if caller.integration_kind is None and event.routing_key:
             # An operator token with a routing key acts for that integration, when it exists.
             keyed = await request.app.state.hub.credentials.integration(event.routing_key)
@@ -66,7 +72,8 @@ async def post_pagerduty(request: Request) -> Response:
             "alert.pagerduty",
         )
     except ApiError as exc:
-        messages = [f"{d.get('field')}: {d.get('message')}" for d in exc.details or [] if d]
+        details = exc.details if isinstance(exc.details, list) else []
+        messages = [f"{d.get('field')}: {d.get('message')}" for d in details if d]
         refused = {
             "status": "invalid event" if exc.status < 500 else "error",
             "message": exc.message,
@@ -74,7 +81,8 @@ async def post_pagerduty(request: Request) -> Response:
             "error": {"code": exc.code, "message": exc.message, "details": exc.details},
         }
         status = 400 if exc.status == 422 else exc.status
-        return JSONResponse(refused, status_code=status)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(refused, status_code=status, headers=headers)
     body: dict[str, Any] = {
         "status": "success",
         "message": "Event processed",

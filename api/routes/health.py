@@ -6,13 +6,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bounceback.api.auth.guard import public
 from bounceback.api.context import Hub
 
 
+@public
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+@public
 async def readyz(request: Request) -> Response:
     hub: Hub = request.app.state.hub
     checks: dict[str, str] = {}
