@@ -13,7 +13,7 @@ from bounceback.api.auth.roles import Role
 from bounceback.api.auth.store import Credentials
 from bounceback.api.clock import SystemClock
 from bounceback.api.logs import configure_logging
-from bounceback.api.server import uvicorn_config
+from bounceback.api.server import exit_cleanly_after_signals, uvicorn_config
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
 from bounceback.api.store.migrate import migrate
@@ -175,4 +175,5 @@ async def _run(settings: HubSettings, exit_after_demo: bool) -> None:
 
 def run_demo(settings: HubSettings, *, exit_after_demo: bool = False) -> None:
     configure_logging(settings.bounceback_log_format.value, "WARNING")
+    exit_cleanly_after_signals()
     asyncio.run(_run(settings, exit_after_demo))

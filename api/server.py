@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
+
 import uvicorn
 
 from bounceback.api.app import create_app
@@ -25,8 +28,21 @@ def uvicorn_config(settings: HubSettings) -> uvicorn.Config:
     )
 
 
+def exit_cleanly_after_signals() -> None:
+    """uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the
+    handler that was there before it; make that handler a clean exit rather than death by
+    signal or a KeyboardInterrupt traceback."""
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, leave)
+    signal.signal(signal.SIGINT, leave)
+
+
 def run_server(settings: HubSettings) -> None:
     configure_logging(settings.bounceback_log_format.value, settings.bounceback_log_level)
+    exit_cleanly_after_signals()
     server = uvicorn.Server(uvicorn_config(settings))
     server.run()
     if not server.started:

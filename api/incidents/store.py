@@ -16,6 +16,9 @@ from bounceback.api.schema import IncidentState, Severity
 from bounceback.api.store.tables import incident_events, incidents
 
 _OPEN = incidents.c.state != IncidentState.RESOLVED.value
+# The predicate of the open-incident index, spelled as the index spells it: PostgreSQL matches
+# ON CONFLICT to a partial index only by an identical literal predicate, never a bound parameter.
+_OPEN_INDEX_PREDICATE = sa.text("state != 'resolved'")
 
 
 def _snapshot(row: Any) -> IncidentSnapshot:
@@ -82,7 +85,7 @@ async def insert_open(
     statement = (
         insert(incidents)
         .values(values)
-        .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=_OPEN)
+        .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=_OPEN_INDEX_PREDICATE)
         .returning(incidents.c.id)
     )
     incident_id: int | None = await conn.scalar(statement)
