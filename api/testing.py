@@ -43,8 +43,6 @@ async def serve(app: Starlette, host: str = "127.0.0.1") -> AsyncIterator[int]:
         app, host=host, port=0, log_config=None, access_log=False, lifespan="on"
     )
     server = uvicorn.Server(config)
-    # The caller owns the process's signals.
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:

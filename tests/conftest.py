@@ -80,7 +80,7 @@ async def db_settings(backend: str, tmp_path: Path) -> AsyncIterator[HubSettings
     try:
         yield HubSettings(
             bounceback_data_dir=tmp_path / "data",
-            database_url=PG_URL,  # type: ignore[arg-type]
+            database_url=PG_URL,
             bounceback_database_schema=name,
         )
     finally:
