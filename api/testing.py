@@ -4,9 +4,14 @@ loopback port, with credentials for every role."""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -73,3 +78,47 @@ async def running_hub(
         url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             yield RunningHub(url, app, hub, tokens, keys, client)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def hub_environment(settings: HubSettings, **extra: str) -> dict[str, str]:
+    """The environment for a hub process on ``settings``' store."""
+    env = {**os.environ, "BOUNCEBACK_DATA_DIR": str(settings.bounceback_data_dir)}
+    if settings.database_url is not None:
+        env["DATABASE_URL"] = settings.database_url.get_secret_value()
+        env["BOUNCEBACK_DATABASE_SCHEMA"] = settings.bounceback_database_schema or ""
+    env["BOUNCEBACK_ACCESS_LOG"] = "false"
+    env.update(extra)
+    return env
+
+
+async def start_hub_process(
+    settings: HubSettings, port: int, log: Path, **extra_env: str
+) -> subprocess.Popen[bytes]:
+    """``bounceback-hub serve`` as a child process, returned once /readyz answers 200."""
+    command = [sys.executable, "-c", "from bounceback.api.cli import main; main()"]
+    with log.open("ab") as output:
+        process = subprocess.Popen(  # noqa: ASYNC220, S603 - a helper for tests and benches
+            [*command, "serve", "--port", str(port)],
+            env=hub_environment(settings, **extra_env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    async with httpx.AsyncClient() as client:
+        for _ in range(400):
+            if process.poll() is not None:
+                raise RuntimeError(log.read_text())  # noqa: ASYNC240
+            try:
+                if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                    return process
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    process.kill()
+    raise RuntimeError("hub did not become ready")

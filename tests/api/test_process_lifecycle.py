@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -21,47 +17,9 @@ from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
 from bounceback.api.store.migrate import migrate
 from bounceback.api.store.tables import incidents
+from bounceback.api.testing import free_port, start_hub_process
 
 pytestmark = pytest.mark.anyio
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def hub_environment(settings: HubSettings) -> dict[str, str]:
-    env = {**os.environ, "BOUNCEBACK_DATA_DIR": str(settings.bounceback_data_dir)}
-    if settings.database_url is not None:
-        env["DATABASE_URL"] = settings.database_url.get_secret_value()
-        env["BOUNCEBACK_DATABASE_SCHEMA"] = settings.bounceback_database_schema or ""
-    env["BOUNCEBACK_ACCESS_LOG"] = "false"
-    return env
-
-
-async def start_hub(settings: HubSettings, port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-c", "from bounceback.api.cli import main; main()"]
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [*command, "serve", "--port", str(port)],
-            env=hub_environment(settings),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    async with httpx.AsyncClient() as client:
-        for _ in range(400):
-            if process.poll() is not None:
-                raise RuntimeError(log.read_text())
-            try:
-                if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    return process
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    process.kill()
-    raise RuntimeError("hub did not become ready")
 
 
 async def prepared_store(settings: HubSettings) -> tuple[Database, str]:
@@ -110,7 +68,7 @@ async def test_sigkill_during_a_burst_loses_no_acknowledged_alert(
 ) -> None:
     db, token = await prepared_store(db_settings)
     port = free_port()
-    process = await start_hub(db_settings, port, tmp_path / "hub.log")
+    process = await start_hub_process(db_settings, port, tmp_path / "hub.log")
     acknowledged: list[str] = []
     stop = asyncio.Event()
     sender = asyncio.create_task(burst(port, token, acknowledged, stop))
@@ -120,7 +78,7 @@ async def test_sigkill_during_a_burst_loses_no_acknowledged_alert(
     stop.set()
     await sender
 
-    restarted = await start_hub(db_settings, port, tmp_path / "hub.log")
+    restarted = await start_hub_process(db_settings, port, tmp_path / "hub.log")
     try:
         stored = await stored_dedup_keys(db)
         assert set(acknowledged) <= stored, set(acknowledged) - stored
@@ -142,7 +100,7 @@ async def test_sigterm_drains_in_flight_requests_and_exits_cleanly(
     db, token = await prepared_store(sqlite_settings)
     port = free_port()
     log = tmp_path / "hub.log"
-    process = await start_hub(sqlite_settings, port, log)
+    process = await start_hub_process(sqlite_settings, port, log)
     acknowledged: list[str] = []
     stop = asyncio.Event()
     sender = asyncio.create_task(burst(port, token, acknowledged, stop))
