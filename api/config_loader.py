@@ -69,19 +69,17 @@ def _origin(
 
 
 def load_settings(
-    flags: Mapping[str, Any] | None = None,
-    config_file: Path | None = None,
-    environ: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None, config_file: Path | None = None
 ) -> HubSettings:
-    """Build the settings; raise ConfigError naming every bad value."""
+    """Build the settings from flags, the process environment and the file; raise ConfigError
+    naming every bad value."""
     flags = {key: value for key, value in (flags or {}).items() if value is not None}
-    environ = os.environ if environ is None else environ
     file_values = read_config_file(config_file) if config_file is not None else {}
     settings_cls = settings_class_for(config_file)
     try:
         return settings_cls(**flags)
     except ValidationError as exc:
-        env = _env_values(environ)
+        env = _env_values(os.environ)
         problems = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "?"
@@ -101,11 +99,10 @@ def describe(
     settings: HubSettings,
     flags: Mapping[str, Any] | None = None,
     config_file: Path | None = None,
-    environ: Mapping[str, str] | None = None,
 ) -> list[EffectiveValue]:
     """Each setting with its effective value (secrets masked) and where it came from."""
     flags = {key: value for key, value in (flags or {}).items() if value is not None}
-    env = _env_values(os.environ if environ is None else environ)
+    env = _env_values(os.environ)
     file_values = read_config_file(config_file) if config_file is not None else {}
     rows = []
     for field in HubSettings.model_fields:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -79,9 +79,6 @@ class HubSettings(BaseSettings):
     slack_notifications_enabled: bool = True
     sms_notifications_enabled: bool = False
 
-    # Set by the loader, never by the user: the file the values came from.
-    config_file: ClassVar[Path | None] = None
-
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: SecretStr | None) -> SecretStr | None:
@@ -146,5 +143,4 @@ def settings_class_for(config_file: Path | None) -> type[HubSettings]:
     class _FromFile(HubSettings):
         model_config = SettingsConfigDict(toml_file=config_file)
 
-    _FromFile.config_file = config_file
     return _FromFile
