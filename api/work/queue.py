@@ -10,7 +10,7 @@ over. On PostgreSQL the claim uses ``FOR UPDATE SKIP LOCKED``; SQLite has a sing
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bounceback.api.store.tables import UtcDateTime
 from bounceback.api.store.tables import scheduled_work as work
 
 
@@ -72,20 +73,36 @@ async def schedule(
 
 
 async def cancel(conn: AsyncConnection, key: str, now: datetime) -> bool:
+    """Cancel pending work (a running owner's later finish is then rejected)."""
     result = await conn.execute(
         work.update()
         .where(work.c.key == key, work.c.state == WorkState.PENDING.value)
-        .values(state=WorkState.CANCELLED.value, finished_at=now, lease_owner=None)
+        .values(
+            state=WorkState.CANCELLED.value, finished_at=now, lease_owner=None, lease_until=None
+        )
     )
     return bool(result.rowcount)
 
 
-def _claimable(now: datetime) -> sa.ColumnElement[bool]:
+def _of_kinds(kinds: list[str] | None) -> sa.ColumnElement[bool]:
+    return sa.true() if kinds is None else work.c.kind.in_(kinds)
+
+
+def _claimable(now: datetime, kinds: list[str] | None) -> sa.ColumnElement[bool]:
     return sa.and_(
         work.c.state == WorkState.PENDING.value,
         work.c.due_at <= now,
         sa.or_(work.c.lease_until.is_(None), work.c.lease_until <= now),
+        _of_kinds(kinds),
     )
+
+
+def _lockable_ids(where: sa.ColumnElement[bool], limit: int | None = None) -> sa.ScalarSelect[int]:
+    """Ids of matching rows that no other claimer holds (PostgreSQL skips locked rows)."""
+    ids = sa.select(work.c.id).where(where).order_by(work.c.due_at, work.c.id)
+    if limit is not None:
+        ids = ids.limit(limit)
+    return ids.with_for_update(skip_locked=True).scalar_subquery()
 
 
 async def claim(
@@ -97,30 +114,30 @@ async def claim(
     limit: int,
     kinds: list[str] | None = None,
 ) -> list[WorkItem]:
-    """Take up to ``limit`` due rows for ``owner``; rows out of attempts are failed instead."""
-    exhausted = (
+    """Take up to ``limit`` due rows for ``owner``; rows out of attempts are failed instead.
+
+    A row is out of attempts when its last owner's lease expired on the final attempt (the owner
+    died). ``kinds`` restricts both steps to the kinds this process handles.
+    """
+    exhausted = sa.and_(_claimable(now, kinds), work.c.attempts >= work.c.max_attempts)
+    await conn.execute(
         work.update()
-        .where(_claimable(now), work.c.attempts >= work.c.max_attempts)
+        .where(work.c.id.in_(_lockable_ids(exhausted)))
         .values(
             state=WorkState.FAILED.value,
             finished_at=now,
+            lease_owner=None,
+            lease_until=None,
             last_error=sa.func.coalesce(work.c.last_error, "lease expired on every attempt"),
         )
     )
-    await conn.execute(exhausted)
-    ids = (
-        sa.select(work.c.id)
-        .where(_claimable(now))
-        .order_by(work.c.due_at, work.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    if kinds is not None:
-        ids = ids.where(work.c.kind.in_(kinds))
+    if limit <= 0:
+        return []
+    ids = _lockable_ids(_claimable(now, kinds), limit)
     lease_until = now + lease
     claimed = await conn.execute(
         work.update()
-        .where(work.c.id.in_(ids.scalar_subquery()))
+        .where(work.c.id.in_(ids))
         .values(lease_owner=owner, lease_until=lease_until, attempts=work.c.attempts + 1)
         .returning(
             work.c.id,
@@ -188,22 +205,24 @@ async def finish(
     return bool(result.rowcount)
 
 
-async def next_due(conn: AsyncConnection) -> datetime | None:
-    """The earliest time at which a pending row becomes claimable."""
-    due = sa.func.min(
-        sa.case(
-            (work.c.lease_until.is_(None), work.c.due_at),
-            (work.c.lease_until > work.c.due_at, work.c.lease_until),
-            else_=work.c.due_at,
-        )
+async def next_due(conn: AsyncConnection, kinds: list[str] | None = None) -> datetime | None:
+    """The earliest time at which a pending row (of ``kinds``) becomes claimable.
+
+    That is its due time, or the end of its current lease when that is later. The result is
+    coerced to the column type so both backends return an aware UTC datetime (SQLite does not
+    carry the type through an aggregate of a CASE by itself).
+    """
+    claimable_at = sa.case(
+        (
+            sa.and_(work.c.lease_until.is_not(None), work.c.lease_until > work.c.due_at),
+            work.c.lease_until,
+        ),
+        else_=work.c.due_at,
     )
-    value = await conn.scalar(sa.select(due).where(work.c.state == WorkState.PENDING.value))
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite returns the aggregate of a CASE without its type
-        value = datetime.fromisoformat(value)
-    assert isinstance(value, datetime)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    earliest = sa.type_coerce(sa.func.min(claimable_at), UtcDateTime())
+    query = sa.select(earliest).where(work.c.state == WorkState.PENDING.value, _of_kinds(kinds))
+    value: datetime | None = await conn.scalar(query)
+    return value
 
 
 async def counts(conn: AsyncConnection) -> dict[str, int]:

@@ -3,8 +3,9 @@
 Handlers are registered per kind. A plain handler runs outside any transaction (it may call a
 partner over the network) while the scheduler renews its lease; its effects must tolerate a retry
 by another process if this one dies before finishing (use ``item.key`` as the idempotency key).
-A *transactional* handler gets the connection of the transaction that also marks the row done,
-after the lease was checked, so its database effects happen exactly once.
+A *transactional* handler gets the connection of the transaction that also records its outcome,
+after the lease was checked, so its database effects happen exactly once; when it raises, its
+changes are rolled back and the work is retried.
 """
 
 from __future__ import annotations
@@ -23,27 +24,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bounceback.api.clock import Clock
 from bounceback.api.store.db import Database
 from bounceback.api.work import queue
+from bounceback.api.work.policy import Decision, Fail, Outcome, Retry, backoff, decide, next_wake
 from bounceback.api.work.queue import WorkItem, WorkState
+
+__all__ = [
+    "Fail",
+    "Outcome",
+    "PlainHandler",
+    "Retry",
+    "Scheduler",
+    "TransactionalHandler",
+    "backoff",
+    "default_owner",
+]
 
 log = logging.getLogger("bounceback.work")
 
 
-@dataclass(frozen=True)
-class Retry:
-    """Try again at ``at`` (or after the default backoff)."""
-
-    error: str
-    at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Fail:
-    """Give up: the work cannot succeed."""
-
-    error: str
-
-
-Outcome = Retry | Fail | None  # None: done
 PlainHandler = Callable[[WorkItem], Awaitable[Outcome]]
 TransactionalHandler = Callable[[WorkItem, AsyncConnection], Awaitable[Outcome]]
 
@@ -56,11 +53,6 @@ class Registration:
 
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def backoff(attempts: int, base: timedelta = timedelta(seconds=10)) -> timedelta:
-    delay: timedelta = base * 2 ** max(0, attempts - 1)
-    return min(delay, timedelta(minutes=10))
 
 
 class Scheduler:
@@ -83,6 +75,7 @@ class Scheduler:
         self._handlers: dict[str, Registration] = {}
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._claiming = asyncio.Lock()
         self._running: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self.completed = 0
@@ -103,16 +96,28 @@ class Scheduler:
         max_attempts: int = 5,
         conn: AsyncConnection | None = None,
     ) -> bool:
-        """Add work (in ``conn``'s transaction when given) and wake the loop for it."""
-        now = self._clock.now()
-        fields = dict(
-            kind=kind, key=key, due_at=due_at, now=now, payload=payload, max_attempts=max_attempts
-        )
+        """Add work and wake the loop for it; False when the key is already scheduled.
+
+        Given ``conn``, the row is added in the caller's transaction and becomes visible only when
+        that commits: call ``wake()`` after the commit, or the loop sees it at its next poll.
+        """
+
+        async def add(conn: AsyncConnection) -> bool:
+            return await queue.schedule(
+                conn,
+                kind=kind,
+                key=key,
+                due_at=due_at,
+                now=self._clock.now(),
+                payload=payload,
+                max_attempts=max_attempts,
+            )
+
         if conn is not None:
-            added = await queue.schedule(conn, **fields)  # type: ignore[arg-type]
+            added = await add(conn)
         else:
             async with self._db.transaction() as own:
-                added = await queue.schedule(own, **fields)  # type: ignore[arg-type]
+                added = await add(own)
         self.wake()
         return added
 
@@ -124,7 +129,10 @@ class Scheduler:
         return self._task is not None and not self._task.done()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="scheduler")
+        if self.alive:
+            return
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name=f"scheduler:{self.owner}")
 
     async def stop(self) -> None:
         """Stop claiming, let running work finish."""
@@ -132,51 +140,56 @@ class Scheduler:
         self._wake.set()
         if self._task is not None:
             await self._task
-        if self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
+        await self.drain()
 
     async def run_once(self) -> int:
         """Claim what is due and start it; returns the number of items started."""
-        free = self._concurrency - len(self._running)
-        if free <= 0 or not self._handlers:
-            return 0
-        async with self._db.transaction() as conn:
-            items = await queue.claim(
-                conn,
-                owner=self.owner,
-                now=self._clock.now(),
-                lease=self._lease,
-                limit=free,
-                kinds=list(self._handlers),
-            )
-        for item in items:
-            task = asyncio.create_task(self._execute(item), name=f"work:{item.kind}:{item.id}")
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
-        return len(items)
+        async with self._claiming:
+            free = self._concurrency - len(self._running)
+            if free <= 0 or not self._handlers:
+                return 0
+            async with self._db.transaction() as conn:
+                items = await queue.claim(
+                    conn,
+                    owner=self.owner,
+                    now=self._clock.now(),
+                    lease=self._lease,
+                    limit=free,
+                    kinds=list(self._handlers),
+                )
+            for item in items:
+                task = asyncio.create_task(self._execute(item), name=f"work:{item.kind}:{item.id}")
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+            return len(items)
 
     async def drain(self) -> None:
         """Wait for the work started so far (tests call run_once, then drain)."""
         while self._running:
-            await asyncio.gather(*list(self._running), return_exceptions=True)
+            await asyncio.wait(list(self._running))
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
+            pass_began = self._clock.now()
             try:
-                await self.run_once()
-                async with self._db.read() as conn:
-                    due = await queue.next_due(conn)
+                started = await self.run_once()
+                due = None
+                if self._handlers:
+                    async with self._db.read() as conn:
+                        due = await queue.next_due(conn, list(self._handlers))
             except Exception:
                 log.exception("scheduler pass failed; retrying")
-                due = None
-            wake_at = self._clock.now() + self._poll
-            if due is not None:
-                wake_at = min(wake_at, due)
-            if len(self._running) >= self._concurrency:
-                wake_at = self._clock.now() + self._poll
-            if wake_at > self._clock.now():
-                await self._clock.sleep_until(wake_at, self._wake)
+                started, due = 0, None
+            wake_at = next_wake(
+                now=self._clock.now(),
+                pass_began=pass_began,
+                due=due,
+                started=started,
+                full=len(self._running) >= self._concurrency,
+                poll=self._poll,
+            )
+            await self._clock.sleep_until(wake_at, self._wake)
 
     async def _execute(self, item: WorkItem) -> None:
         registration = self._handlers[item.kind]
@@ -199,18 +212,17 @@ class Scheduler:
                         "work %s: lease lost before it ran; another process has it", item.id
                     )
                     return
-                outcome = await handler(item, conn)
-                if outcome is None:
-                    await queue.finish(conn, item, now=self._clock.now(), state=WorkState.DONE)
-                    self.completed += 1
-                    return
+                decision = decide(item, await handler(item, conn), self._clock.now())
+                await self._record(conn, item, decision)
         except Exception as exc:
-            outcome = Retry(f"{type(exc).__name__}: {exc}")
-        await self._finish(item, outcome)
+            log.exception("work %s (%s) raised; its changes are rolled back", item.id, item.kind)
+            await self._finish(item, Retry(f"{type(exc).__name__}: {exc}"))
+            return
+        self._recorded(item, decision, finished=True)
 
     async def _execute_plain(self, item: WorkItem, registration: Registration) -> None:
         handler: PlainHandler = registration.handler  # type: ignore[assignment]
-        renewer = asyncio.create_task(self._keep_lease(item))
+        renewer = asyncio.create_task(self._keep_lease(item), name=f"lease:{item.id}")
         try:
             outcome = await handler(item)
         except Exception as exc:
@@ -218,30 +230,40 @@ class Scheduler:
             outcome = Retry(f"{type(exc).__name__}: {exc}")
         finally:
             renewer.cancel()
+            await asyncio.wait([renewer])  # no renewal may race the finishing transaction
         await self._finish(item, outcome)
 
     async def _finish(self, item: WorkItem, outcome: Outcome) -> None:
-        now = self._clock.now()
-        if outcome is None:
-            state, error, retry_at = WorkState.DONE, None, None
-        elif isinstance(outcome, Fail) or item.attempts >= item.max_attempts:
-            state, error, retry_at = WorkState.FAILED, outcome.error, None
-        else:
-            state, error = WorkState.PENDING, outcome.error
-            retry_at = outcome.at or now + backoff(item.attempts)
+        decision = decide(item, outcome, self._clock.now())
         async with self._db.transaction() as conn:
-            finished = await queue.finish(
-                conn, item, now=now, state=state, error=error, retry_at=retry_at
-            )
+            finished = await self._record(conn, item, decision)
+        self._recorded(item, decision, finished=finished)
+
+    async def _record(self, conn: AsyncConnection, item: WorkItem, decision: Decision) -> bool:
+        return await queue.finish(
+            conn,
+            item,
+            now=self._clock.now(),
+            state=decision.state,
+            error=decision.error,
+            retry_at=decision.retry_at,
+        )
+
+    def _recorded(self, item: WorkItem, decision: Decision, *, finished: bool) -> None:
         if not finished:
             log.warning("work %s (%s): lease lost; the result is dropped", item.id, item.kind)
-        elif state == WorkState.DONE:
+        elif decision.state == WorkState.DONE:
             self.completed += 1
 
     async def _keep_lease(self, item: WorkItem) -> None:
         while True:
             await self._clock.sleep_until(self._clock.now() + self._lease / 3)
-            until = self._clock.now() + self._lease
-            async with self._db.transaction() as conn:
-                if not await queue.renew(conn, item, until):
-                    return
+            try:
+                async with self._db.transaction() as conn:
+                    held = await queue.renew(conn, item, self._clock.now() + self._lease)
+            except Exception:
+                log.exception("work %s: renewing the lease failed; trying again", item.id)
+                continue
+            if not held:
+                log.warning("work %s: lease lost while it runs", item.id)
+                return
