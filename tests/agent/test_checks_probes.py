@@ -20,8 +20,8 @@ import pytest
 
 from bounceback.agent.check_spec import CommandCheck, HttpCheck, SystemdCheck, TcpCheck
 from bounceback.agent.checks import CheckContext, measure
-from bounceback.agent.checks_context import OUTPUT_LIMIT, CommandResult, run_command
 from bounceback.agent.checks_probes import parse_properties
+from bounceback.agent.subprocesses import OUTPUT_LIMIT, RunResult, run_subprocess
 
 pytestmark = pytest.mark.anyio
 
@@ -202,14 +202,14 @@ async def test_commands_do_not_inherit_the_agents_secrets(monkeypatch: pytest.Mo
 
 async def test_runner_keeps_only_the_tail_of_long_output() -> None:
     code = "print('x' * 20000); print('last line')"
-    result = await run_command([sys.executable, "-c", code], env={})
+    result = await run_subprocess([sys.executable, "-c", code], env={})
     assert result.exit_code == 0
     assert len(result.output) <= OUTPUT_LIMIT
     assert result.output.endswith("last line")
 
 
 async def test_runner_reports_a_program_that_cannot_start() -> None:
-    result = await run_command(["/nonexistent/bin/x"], env={})
+    result = await run_subprocess(["/nonexistent/bin/x"], env={})
     assert result.exit_code == 127
     assert "cannot start" in result.output
 
@@ -221,7 +221,7 @@ async def test_cancelling_the_runner_kills_everything_the_command_started(tmp_pa
         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
         f"open({str(pidfile)!r}, 'w').write(str(child.pid)); time.sleep(60)"
     )
-    running = asyncio.create_task(run_command([sys.executable, "-c", code], env={}))
+    running = asyncio.create_task(run_subprocess([sys.executable, "-c", code], env={}))
     for _ in range(200):  # until the grandchild exists
         if pidfile.exists() and pidfile.read_text():
             break
@@ -254,11 +254,11 @@ class FakeSystemctl:
     hang: bool = False
     calls: list[list[str]] = field(default_factory=list)
 
-    async def __call__(self, argv: Sequence[str], *, env: Mapping[str, str]) -> CommandResult:
+    async def __call__(self, argv: Sequence[str], *, env: Mapping[str, str]) -> RunResult:
         self.calls.append(list(argv))
         if self.hang:
             await asyncio.Event().wait()
-        return CommandResult(self.exit_code, self.output)
+        return RunResult(self.exit_code, self.output)
 
 
 def systemd_context(runner: FakeSystemctl, *, running: bool = True) -> CheckContext:
