@@ -1,0 +1,30 @@
+"""The shipped examples stay valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bounceback.agent.config import load_config as load_agent_config
+from bounceback.api.config_loader import load_settings
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_the_example_agent_config_is_valid() -> None:
+    config = load_agent_config(EXAMPLES / "agent.toml", environ={})
+    types = {action.type for action in config.actions}
+    assert {
+        "clear_cache",
+        "memory_cleanup",
+        "restart_process",
+        "reset_connections",
+        "scale_resources",
+        "restart_service",
+        "clean_temp",
+        "clean_logs",
+        "execute_script",
+    } <= types
+
+
+def test_the_example_hub_config_is_valid() -> None:
+    assert load_settings(config_file=EXAMPLES / "hub.toml").bounceback_port == 4000
