@@ -44,11 +44,14 @@ def build_agent(
             credentials.token,
             transport=options.transport,
         )
-    evaluator = CheckEvaluator(config.checks, CheckContext(process_pid=supervisor.pid))
+    # One HTTP client for every probe and action: its connection pool and TLS context are
+    # built once, not every cycle.
+    http = httpx.AsyncClient(transport=options.transport, timeout=10)
+    evaluator = CheckEvaluator(config.checks, CheckContext(process_pid=supervisor.pid, http=http))
     healer = Healer(
         config.actions,
         config.safety,
-        ActionContext(processes=supervisor, dry_run=options.dry_run),
+        ActionContext(processes=supervisor, dry_run=options.dry_run, http=http),
         on_attempt=lambda attempt: loop_ref[0].on_attempt(attempt),
     )
     spool = Spool(config.agent.spool_dir, max_bytes=int(config.agent.spool_max_mb * 1024 * 1024))
@@ -60,6 +63,7 @@ def build_agent(
         reporter=reporter,
         supervisor=supervisor if config.processes else None,
         client=client,
+        http=http,
     )
     loop_ref.append(loop)
     return loop

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-import psutil  # type: ignore[import-untyped, unused-ignore]
+import psutil
 
 from bounceback.agent.check_spec import CPU_THRESHOLD, DISK_THRESHOLD, MEMORY_THRESHOLD
 

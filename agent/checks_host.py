@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
-import psutil  # type: ignore[import-untyped, unused-ignore]
+import psutil
 
 ProcessMetric = Literal["cpu_percent", "rss_mb", "open_files"]
 MIB = 1024 * 1024
@@ -108,6 +108,7 @@ class PsutilHostStats:
         return (stat.f_files - stat.f_ffree) * 100.0 / stat.f_files
 
     def network_errors(self, interface: str | None) -> int:
+        counters: Any
         if interface is None:
             counters = psutil.net_io_counters(pernic=False)
         else:

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from bounceback.agent.breaker import CircuitBreaker
 from bounceback.agent.breaker_state import State
 from bounceback.agent.checks_evaluator import CheckEvaluator, metrics
@@ -116,8 +118,10 @@ class AgentLoop:
         supervisor: Supervisor | None = None,
         client: HubClient | None = None,
         breakers: Breakers | None = None,
+        http: httpx.AsyncClient | None = None,
         now: Callable[[], datetime] = _utc_now,
     ) -> None:
+        self._http = http  # shared by probes and actions; closed on stop
         self.config = config
         self.evaluator = evaluator
         self.healer = healer
@@ -276,6 +280,8 @@ class AgentLoop:
                 log.exception("final report failed; the events stay spooled")
             if self.client is not None:
                 await self.client.aclose()
+            if self._http is not None:
+                await self._http.aclose()
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import psutil  # type: ignore[import-untyped, unused-ignore]
+import psutil
 import pytest
 
 from bounceback.agent.check_spec import CommandCheck, HttpCheck, SystemdCheck, TcpCheck
