@@ -19,7 +19,7 @@ from bounceback.agent.action_spec import (
 )
 from bounceback.agent.actions_params import ParameterError, as_args, as_env, validate_params
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "agent-actions.toml"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "agent.toml"
 ADAPTER: TypeAdapter[ActionSpec] = TypeAdapter(ActionSpec)
 
 MINIMAL: dict[str, dict[str, Any]] = {
