@@ -14,7 +14,16 @@ from bounceback.api.clock import Clock, SystemClock
 from bounceback.api.context import Hub
 from bounceback.api.errors import EXCEPTION_HANDLERS
 from bounceback.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from bounceback.api.routes import alerts, audit, health, incidents, overview
+from bounceback.api.routes import (
+    agents,
+    alerts,
+    audit,
+    circuits,
+    health,
+    incidents,
+    overview,
+    self_healing,
+)
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
 from bounceback.api.store.migrate import migrate
@@ -27,6 +36,9 @@ ROUTES: list[BaseRoute] = [
     *alerts.routes,
     *incidents.routes,
     *audit.routes,
+    *agents.routes,
+    *self_healing.routes,
+    *circuits.routes,
 ]
 
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bounceback.api.agents import silence
+from bounceback.api.agents.actions import FleetActions
+from bounceback.api.agents.commands import CommandSignal
+from bounceback.api.agents.delivery import CommandDelivery
+from bounceback.api.agents.reports import AgentReports
 from bounceback.api.auth.store import Credentials
 from bounceback.api.clock import Clock
 from bounceback.api.incidents.actions import IncidentActions
@@ -23,17 +28,28 @@ class Hub:
     ingest: IngestQueue
     scheduler: Scheduler
     incidents: IncidentActions
+    agent_reports: AgentReports
+    agent_commands: CommandDelivery
+    fleet: FleetActions
     started_at: datetime
 
     @classmethod
     def build(cls, settings: HubSettings, db: Database, clock: Clock) -> Hub:
+        started_at = clock.now()
+        scheduler = Scheduler(db, clock)
+        watch = silence.SilenceWatch(clock, scheduler, started_at)
+        scheduler.register_transactional(silence.KIND, watch.check)
+        signal = CommandSignal()
         return cls(
             settings=settings,
             db=db,
             clock=clock,
             credentials=Credentials(db, clock),
             ingest=IngestQueue(db, clock),
-            scheduler=Scheduler(db, clock),
+            scheduler=scheduler,
             incidents=IncidentActions(db, clock),
-            started_at=clock.now(),
+            agent_reports=AgentReports(db, clock, settings, scheduler),
+            agent_commands=CommandDelivery(db, clock, signal),
+            fleet=FleetActions(db, clock, signal),
+            started_at=started_at,
         )

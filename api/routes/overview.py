@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bounceback.api.agents import summaries
 from bounceback.api.auth.guard import require
 from bounceback.api.auth.roles import Role
 from bounceback.api.context import Hub
@@ -19,6 +20,7 @@ async def overview(hub: Hub) -> dict[str, Any]:
     async with hub.db.read() as conn:
         incident_counts = await queries.counts(conn)
         work_counts = await queue.counts(conn)
+        agent_counts = await summaries.overview_counts(conn, hub.settings)
     now = hub.clock.now()
     return {
         "generated_at": now.isoformat(),
@@ -45,6 +47,7 @@ async def overview(hub: Hub) -> dict[str, Any]:
                 "by_state": work_counts,
                 "completed_since_start": hub.scheduler.completed,
             },
+            **agent_counts,
         },
         "settings": {
             "auto_recovery_enabled": hub.settings.auto_recovery_enabled,

@@ -151,3 +151,135 @@ scheduled_work = sa.Table(
     sa.Column("finished_at", UtcDateTime),
     sa.Index("ix_scheduled_work_state_due_at", "state", "due_at"),
 )
+
+# Agents (hub side of the agent protocol). Identifiers the agent sends are bounded by the report
+# validation in ``api/agents/validate.py``; free text is ``Text``.
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite row ids must be INTEGER
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),  # the agent token's name
+    sa.Column("hostname", sa.Text, nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("interval_seconds", sa.Float, nullable=False),
+    sa.Column("self_healing_enabled", sa.Boolean, nullable=False),  # as the agent reports it
+    # An admin's choice for this host; None follows the fleet-wide switch.
+    sa.Column("desired_self_healing", sa.Boolean),
+    sa.Column("dry_run", sa.Boolean, nullable=False),
+    sa.Column("actions", JSON, nullable=False),  # declared action names
+    sa.Column("last_metrics", JSON, nullable=False),
+    sa.Column("last_metrics_at", UtcDateTime),
+    sa.Column("last_checks", JSON, nullable=False),
+    sa.Column("last_checks_at", UtcDateTime),
+    sa.Column("first_seen", UtcDateTime, nullable=False),
+    sa.Column("last_seen", UtcDateTime, nullable=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+    sa.Column("reports", sa.BigInteger, nullable=False),
+    sa.Column("events_lost", sa.BigInteger, nullable=False),
+    sa.Column("silent_since", UtcDateTime),
+    # The pending silence check: its generation (part of its work key) and due time.
+    sa.Column("silence_check", sa.Integer, nullable=False),
+    sa.Column("silence_due", UtcDateTime),
+)
+
+agent_events = sa.Table(
+    "agent_events",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True),
+    sa.Column(
+        "agent_id",
+        sa.String(128),
+        sa.ForeignKey("agents.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("data", JSON, nullable=False),
+    # Idempotent ingestion: each (agent, seq) is stored once, whatever the agent replays.
+    sa.UniqueConstraint("agent_id", "seq"),
+    sa.Index("ix_agent_events_agent_id_kind_seq", "agent_id", "kind", "seq"),
+)
+
+healing_attempts = sa.Table(
+    "healing_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "agent_id",
+        sa.String(128),
+        sa.ForeignKey("agents.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("attempt_id", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(200), nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("target", sa.Text),
+    sa.Column("trigger", sa.Text, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Column("before", JSON, nullable=False),
+    sa.Column("after", JSON, nullable=False),
+    sa.Column("escalate", sa.Boolean, nullable=False),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="SET NULL")),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("agent_id", "attempt_id"),
+    sa.Index("ix_healing_attempts_outcome_id", "outcome", "id"),
+)
+
+breakers = sa.Table(
+    "breakers",
+    metadata,
+    sa.Column(
+        "agent_id",
+        sa.String(128),
+        sa.ForeignKey("agents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("dependency", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("failures", sa.BigInteger, nullable=False),
+    sa.Column("successes", sa.BigInteger, nullable=False),
+    sa.Column("opened_at", UtcDateTime),
+    sa.Column("changed_at", UtcDateTime),  # the last transition the agent reported
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("ix_breakers_state", "state"),
+)
+
+agent_commands = sa.Table(
+    "agent_commands",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "agent_id",
+        sa.String(128),
+        sa.ForeignKey("agents.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("target", sa.String(200)),
+    sa.Column("params", JSON, nullable=False),
+    sa.Column("issued_by", sa.String(255), nullable=False),
+    sa.Column("issued_at", UtcDateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("delivered_at", UtcDateTime),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Column("result", sa.Text),
+    sa.Index("ix_agent_commands_agent_id_state_id", "agent_id", "state", "id"),
+)
+
+# Hub-wide on/off switches set through the API (e.g. fleet-wide self-healing); a missing row
+# means the configured default applies.
+switches = sa.Table(
+    "switches",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("changed_at", UtcDateTime, nullable=False),
+    sa.Column("changed_by", sa.String(255), nullable=False),
+)

@@ -8,4 +8,4 @@ from bounceback.api.store.migrate import current_revision
 
 @pytest.mark.anyio
 async def test_migrations_bring_the_store_to_head(db: Database) -> None:
-    assert await current_revision(db) == "0001"
+    assert await current_revision(db) == "0002"

@@ -141,4 +141,4 @@ def test_serve_refuses_a_bad_port_flag(runner: CliRunner, tmp_path: Path) -> Non
 def test_migrate_reports_the_revision(runner: CliRunner, tmp_path: Path) -> None:
     code, out, _ = invoke(runner, "migrate", "--data-dir", tmp_path)
     assert code == 0
-    assert "revision 0001" in out
+    assert "revision 0002" in out
