@@ -278,10 +278,14 @@ class AgentLoop:
                 await self.report()
             except Exception:
                 log.exception("final report failed; the events stay spooled")
-            if self.client is not None:
-                await self.client.aclose()
-            if self._http is not None:
-                await self._http.aclose()
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients (``run()`` does this when it stops)."""
+        if self.client is not None:
+            await self.client.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -42,10 +42,10 @@ class RunningHub:
 
 
 @asynccontextmanager
-async def serve(app: Starlette, host: str = "127.0.0.1") -> AsyncIterator[int]:
-    """Serve ``app`` with uvicorn on a free port of ``host`` until the block ends."""
+async def serve(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[int]:
+    """Serve ``app`` with uvicorn on ``port`` (a free one by default) until the block ends."""
     config = uvicorn.Config(
-        app, host=host, port=0, log_config=None, access_log=False, lifespan="on"
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -63,18 +63,25 @@ async def serve(app: Starlette, host: str = "127.0.0.1") -> AsyncIterator[int]:
 
 @asynccontextmanager
 async def running_hub(
-    settings: HubSettings, *, clock: Clock | None = None
+    settings: HubSettings,
+    *,
+    clock: Clock | None = None,
+    create_credentials: bool = True,
+    port: int = 0,
 ) -> AsyncIterator[RunningHub]:
-    """A hub with one token per role and one integration key per kind."""
+    """A hub with one token per role (named ``test-<role>``) and one integration key per kind;
+    ``create_credentials=False`` for a hub restarted on a store that has them already."""
     app = create_app(settings, clock=clock)
-    async with serve(app) as port:
+    async with serve(app, port=port) as port:
         hub: Hub = app.state.hub
         credentials = Credentials(hub.db, SystemClock())
-        tokens = {role: await credentials.create_token(f"test-{role.value}", role) for role in Role}
-        keys = {
-            kind: await credentials.create_integration(f"test-{kind}", kind)
-            for kind in INTEGRATION_KINDS
-        }
+        tokens: dict[Role, str] = {}
+        keys: dict[str, str] = {}
+        if create_credentials:
+            for role in Role:
+                tokens[role] = await credentials.create_token(f"test-{role.value}", role)
+            for kind in INTEGRATION_KINDS:
+                keys[kind] = await credentials.create_integration(f"test-{kind}", kind)
         url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             yield RunningHub(url, app, hub, tokens, keys, client)
