@@ -54,7 +54,9 @@ class Breakers:
         dependencies: list[DependencySpec],
         on_change: Callable[[Any], None],
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = _utc_now,
     ) -> None:
+        self._now = now
         self._specs = {dependency.name: dependency for dependency in dependencies}
         self._breakers = {
             dependency.name: CircuitBreaker(
@@ -72,7 +74,12 @@ class Breakers:
 
     def _changed(self, name: str, old: State, new: State) -> None:
         self._on_change(
-            {"kind": "breaker", "previous": BreakerState(old.value), "status": self.status(name)}
+            {
+                "kind": "breaker",
+                "at": self._now(),
+                "previous": BreakerState(old.value),
+                "status": self.status(name),
+            }
         )
 
     def status(self, name: str) -> BreakerStatus:
@@ -130,7 +137,7 @@ class AgentLoop:
         self.client = client
         self._now = now
         self._events: list[dict[str, Any]] = []
-        self.breakers = breakers or Breakers(config.dependencies, self._events.append)
+        self.breakers = breakers or Breakers(config.dependencies, self._events.append, now=now)
         self.cycles = 0
 
     # Callbacks wired by build(): every event is queued and spooled at the end of the cycle.

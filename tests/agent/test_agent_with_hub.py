@@ -301,3 +301,44 @@ async def test_a_command_for_an_undeclared_action_is_refused_and_reported(
     [result] = [e for e in agent._events if e["kind"] == "command_result"]
     assert result["outcome"] == "refused"
     assert "not a declared action" in result["message"]
+
+
+async def test_a_failing_dependency_opens_its_circuit_and_the_hub_can_reset_it(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    closed_port = free_port()
+    agent = make_agent(
+        hub.url,
+        hub.tokens[Role.AGENT],
+        tmp_path,
+        {
+            "checks": [
+                {
+                    "name": "db-probe",
+                    "type": "tcp",
+                    "host": "127.0.0.1",
+                    "port": closed_port,
+                    "timeout": 1,
+                    "dependency": "db",
+                }
+            ],
+            "dependencies": [
+                {"name": "db", "kind": "database", "check": "db-probe", "failure_threshold": 3}
+            ],
+        },
+    )
+    for _ in range(3):
+        await agent.run_once()
+    circuit = await hub.client.get(
+        f"/api/auto-recovery/circuit-breaker/circuits/{AGENT_ID}:db",
+        headers=hub.auth(Role.VIEWER),
+    )
+    assert circuit.status_code == 200, circuit.text
+    assert circuit.json()["state"] == "open"
+    reset = await hub.client.post(
+        f"/api/auto-recovery/circuit-breaker/circuits/{AGENT_ID}:db/reset",
+        headers=hub.auth(Role.OPERATOR),
+    )
+    assert reset.status_code == 202, reset.text
+    await agent.report()  # the command arrives in the ack and runs
+    assert agent.breakers.status("db").state == "closed"
