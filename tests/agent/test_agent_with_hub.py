@@ -342,3 +342,51 @@ async def test_a_failing_dependency_opens_its_circuit_and_the_hub_can_reset_it(
     assert reset.status_code == 202, reset.text
     await agent.report()  # the command arrives in the ack and runs
     assert agent.breakers.status("db").state == "closed"
+
+
+async def test_the_agent_daemon_reports_and_stops_cleanly_on_sigterm(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    config = tmp_path / "agent.toml"
+    creds = tmp_path / "creds.toml"
+    config.write_text(
+        f'[agent]\nid = "{AGENT_ID}"\ninterval_seconds = 1\nspool_dir = "{tmp_path / "spool"}"\n'
+        f'credentials_file = "{creds}"\n\n[[checks]]\nname = "mem"\ntype = "memory"\n'
+    )
+    agent_cli = [sys.executable, "-c", "from bounceback.agent.cli import main; main()"]
+    enroll = await asyncio.create_subprocess_exec(
+        *agent_cli,
+        "enroll",
+        "--hub",
+        hub.url,
+        "--token",
+        hub.tokens[Role.AGENT],
+        "--config",
+        str(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await enroll.communicate()
+    assert enroll.returncode == 0, err.decode()
+    daemon = await asyncio.create_subprocess_exec(
+        *agent_cli,
+        "run",
+        "--config",
+        str(config),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+    async def last_seq() -> int:
+        response = await hub.client.get(f"/api/agents/{AGENT_ID}", headers=hub.auth(Role.VIEWER))
+        return int(response.json()["last_seq"]) if response.status_code == 200 else 0
+
+    for _ in range(300):
+        if await last_seq() >= 4:
+            break
+        await asyncio.sleep(0.05)
+    daemon.send_signal(signal.SIGTERM)
+    _, err = await daemon.communicate()
+    assert daemon.returncode == 0, err.decode()
+    assert await last_seq() >= 4
+    assert not list((tmp_path / "spool").glob("seg-*"))  # everything was delivered
