@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,12 +37,12 @@ class RequestIdMiddleware:
             if name == b"x-request-id" and _VALID_REQUEST_ID.match(value):
                 request_id = value.decode()
                 break
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or os.urandom(16).hex()
         token = request_id_var.set(request_id)
         header = (b"x-request-id", request_id.encode())
         status = 500
         started_response = False
-        started = time.perf_counter()
+        started = time.perf_counter() if self.access_log_enabled else 0.0
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started_response
@@ -87,16 +87,25 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        announced = streamed = False
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                response = error_response(
-                    413,
-                    "payload_too_large",
-                    f"request body is over the limit of {self.max_bytes} bytes",
-                    {"limit": self.max_bytes},
-                )
-                await response(scope, receive, send)
-                return
+            if name == b"content-length" and value.isdigit():
+                if int(value) > self.max_bytes:
+                    response = error_response(
+                        413,
+                        "payload_too_large",
+                        f"request body is over the limit of {self.max_bytes} bytes",
+                        {"limit": self.max_bytes},
+                    )
+                    await response(scope, receive, send)
+                    return
+                announced = True
+            elif name == b"transfer-encoding":
+                streamed = True
+        if announced and not streamed:
+            # The server reads exactly the announced length: there is nothing more to count.
+            await self.app(scope, receive, send)
+            return
         received = 0
 
         async def limited_receive() -> Message:

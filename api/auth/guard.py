@@ -17,9 +17,12 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
+    raw: bytes | None = next(
+        (value for key, value in request.scope["headers"] if key == b"authorization"), None
+    )
+    if not raw:
         return None
+    header = raw.decode("latin-1")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise Unauthorized("the Authorization header must be 'Bearer <token>'")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections import deque
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+import sqlalchemy as sa
 
 from bounceback.api.audit import audit_row
 from bounceback.api.clock import Clock
@@ -21,7 +22,7 @@ from bounceback.api.incidents.decide import IncidentSnapshot, apply_alert
 from bounceback.api.intake.event import AlertEvent
 from bounceback.api.logs import request_id_var
 from bounceback.api.schema import IncidentState, IntakeAction, IntakeResult
-from bounceback.api.store.db import Database
+from bounceback.api.store.db import Database, insert_many
 from bounceback.api.store.tables import audit_log
 
 log = logging.getLogger("bounceback.intake")
@@ -29,15 +30,22 @@ log = logging.getLogger("bounceback.intake")
 MAX_BATCH = 256
 
 
-@dataclass
 class _Submission:
-    events: list[AlertEvent]
-    actor: str
-    action: str
-    request_id: str
-    done: asyncio.Future[list[IntakeResult]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    __slots__ = ("action", "actor", "done", "events", "request_id")
+
+    def __init__(
+        self,
+        events: list[AlertEvent],
+        actor: str,
+        action: str,
+        request_id: str,
+        done: asyncio.Future[list[IntakeResult]],
+    ) -> None:
+        self.events = events
+        self.actor = actor
+        self.action = action
+        self.request_id = request_id
+        self.done = done
 
 
 class IngestClosed(Exception):
@@ -49,7 +57,8 @@ class IngestQueue:
         self._db = db
         self._clock = clock
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[_Submission | None] = asyncio.Queue()
+        self._queue: deque[_Submission | None] = deque()  # None: stop once this far
+        self._wakeup: asyncio.Future[None] | None = None  # the writer waits for a submission
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.batches = 0
@@ -67,36 +76,47 @@ class IngestQueue:
     ) -> list[IntakeResult]:
         if self._closing or not self.alive:
             raise IngestClosed("the hub is shutting down")
-        submission = _Submission(events, actor, action, request_id_var.get())
-        self._queue.put_nowait(submission)
-        return await submission.done
+        done: asyncio.Future[list[IntakeResult]] = asyncio.get_running_loop().create_future()
+        self._put(_Submission(events, actor, action, request_id_var.get(), done))
+        return await done
 
     async def close(self) -> None:
         """Finish what is queued, then stop."""
         self._closing = True
         if self._task is not None:
-            self._queue.put_nowait(None)
+            self._put(None)
             await self._task
 
+    def _put(self, item: _Submission | None) -> None:
+        self._queue.append(item)
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         stopping = False
         while not stopping:
-            first = await self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                item = self._queue.get_nowait()
+            while not self._queue:
+                self._wakeup = loop.create_future()
+                await self._wakeup
+            batch: list[_Submission] = []
+            while self._queue and len(batch) < self._max_batch:
+                item = self._queue.popleft()
                 if item is None:
                     stopping = True
                     break
                 batch.append(item)
-            await self._write(batch)
+            if batch:
+                await self._write(batch)
 
     async def _write(self, batch: list[_Submission]) -> None:
+        now = self._clock.now()
+
+        def apply(conn: sa.Connection) -> list[list[IntakeResult]]:
+            return self._apply(conn, batch, now)
+
         try:
-            async with self._db.transaction() as conn:
-                results = await self._apply(conn, batch)
+            results = await self._db.run_batch(apply)
         except Exception as exc:
             if len(batch) > 1:
                 # One bad submission must not fail its neighbours: retry each alone.
@@ -113,13 +133,16 @@ class IngestQueue:
             if not submission.done.done():
                 submission.done.set_result(result)
 
-    async def _apply(
-        self, conn: AsyncConnection, batch: list[_Submission]
+    @staticmethod
+    def _apply(
+        conn: sa.Connection, batch: list[_Submission], now: datetime
     ) -> list[list[IntakeResult]]:
-        now = self._clock.now()
+        """The whole batch in one transaction: synchronous, run by ``Database.run_batch``."""
         fingerprints = {event.fingerprint for sub in batch for event in sub.events}
-        open_now: dict[str, IncidentSnapshot] = await store.open_by_fingerprint(conn, fingerprints)
+        open_now: dict[str, IncidentSnapshot] = store.open_by_fingerprint_now(conn, fingerprints)
+        # Per incident: the columns to set, and how many alerts to add to its count.
         pending: dict[int, dict[str, Any]] = {}
+        alerts: dict[int, int] = {}
         event_rows: list[dict[str, Any]] = []
         audit_rows: list[dict[str, Any]] = []
         results: list[list[IntakeResult]] = []
@@ -130,28 +153,37 @@ class IngestQueue:
                 change = apply_alert(current, event, now)
                 incident_id = current.id if current else None
                 if change.open_new:
-                    incident_id = await store.insert_open(conn, event, change, now)
+                    incident_id = store.insert_open_now(conn, event, change, now)
                     if incident_id is None:
                         # Another replica opened it a moment ago: apply to that one.
-                        current = (await store.open_by_fingerprint(conn, [event.fingerprint]))[
+                        current = store.open_by_fingerprint_now(conn, [event.fingerprint])[
                             event.fingerprint
                         ]
                         incident_id = current.id
                         change = apply_alert(current, event, now)
                 if incident_id is not None and change.action != IntakeAction.IGNORED:
                     if not change.open_new:
-                        values = store.update_values(change, now, summary=event.summary)
-                        merged = pending.setdefault(incident_id, {})
-                        if "alert_count" in merged and "alert_count" in values:
-                            values["alert_count"] = merged["alert_count"] + 1
-                        merged.update(values)
+                        values = store.change_values(change, now, summary=event.summary)
+                        if current is not None:
+                            # Leave alone what stays as it is: no index entry to rewrite.
+                            if values.get("state") == current.state.value:
+                                del values["state"]
+                            if values.get("severity") == current.severity.value:
+                                del values["severity"]
+                        pending.setdefault(incident_id, {}).update(values)
+                        if change.alert:
+                            alerts[incident_id] = alerts.get(incident_id, 0) + 1
                     event_rows.extend(store.event_rows(incident_id, change, now))
                     state = change.state or IncidentState.TRIGGERED
                     if state == IncidentState.RESOLVED:
                         # Write it now: a later alert in this batch may open a new incident
                         # for the same fingerprint, which the open-incident index only allows
                         # once this one is resolved.
-                        await store.update(conn, incident_id, pending.pop(incident_id))
+                        store.update_many_now(
+                            conn,
+                            {incident_id: pending.pop(incident_id)},
+                            {incident_id: alerts.pop(incident_id, 0)},
+                        )
                         open_now.pop(event.fingerprint, None)
                     else:
                         open_now[event.fingerprint] = IncidentSnapshot(
@@ -180,8 +212,7 @@ class IngestQueue:
             row["request_id"] = submission.request_id
             audit_rows.append(row)
             results.append(answers)
-        for incident_id, values in pending.items():
-            await store.update(conn, incident_id, values)
-        await store.insert_events(conn, event_rows)
-        await conn.execute(audit_log.insert(), audit_rows)
+        store.update_many_now(conn, pending, alerts)
+        store.insert_events_now(conn, event_rows)
+        insert_many(conn, audit_log, audit_rows)
         return results

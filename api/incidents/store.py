@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bounceback.api.incidents.decide import Change, IncidentSnapshot
 from bounceback.api.intake.event import AlertEvent
 from bounceback.api.schema import IncidentState, Severity
+from bounceback.api.store.db import execute_many, insert_many, scalar_returning, sqlite_connection
 from bounceback.api.store.tables import incident_events, incidents
 
 _OPEN = incidents.c.state != IncidentState.RESOLVED.value
@@ -30,23 +33,26 @@ def _snapshot(row: Any) -> IncidentSnapshot:
     )
 
 
+# The open incidents for a list of fingerprints, locked until commit on PostgreSQL.
+_OPEN_BY_FINGERPRINT = (
+    sa.select(
+        incidents.c.id,
+        incidents.c.fingerprint,
+        incidents.c.state,
+        incidents.c.severity,
+        incidents.c.silenced_until,
+    )
+    .where(incidents.c.fingerprint.in_(sa.bindparam("fingerprints", expanding=True)), _OPEN)
+    .order_by(incidents.c.id)  # one lock order for every replica: no deadlocks
+    .with_for_update()
+)
+
+
 async def open_by_fingerprint(
     conn: AsyncConnection, fingerprints: Iterable[str]
 ) -> dict[str, IncidentSnapshot]:
     """The open incidents for these fingerprints, locked until commit on PostgreSQL."""
-    query = (
-        sa.select(
-            incidents.c.id,
-            incidents.c.fingerprint,
-            incidents.c.state,
-            incidents.c.severity,
-            incidents.c.silenced_until,
-        )
-        .where(incidents.c.fingerprint.in_(list(fingerprints)), _OPEN)
-        .order_by(incidents.c.id)  # one lock order for every replica: no deadlocks
-        .with_for_update()
-    )
-    rows = await conn.execute(query)
+    rows = await conn.execute(_OPEN_BY_FINGERPRINT, {"fingerprints": list(fingerprints)})
     return {row.fingerprint: _snapshot(row) for row in rows}
 
 
@@ -62,11 +68,18 @@ async def snapshot(conn: AsyncConnection, incident_id: int) -> IncidentSnapshot 
     return _snapshot(row) if row is not None else None
 
 
-async def insert_open(
-    conn: AsyncConnection, event: AlertEvent, change: Change, now: datetime
-) -> int | None:
-    """Open an incident; None when another writer opened one for this fingerprint first."""
-    values = {
+@functools.cache
+def _insert_open_statement(dialect: str) -> sa.Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(incidents)
+        .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=_OPEN_INDEX_PREDICATE)
+        .returning(incidents.c.id)
+    )
+
+
+def _insert_open_values(event: AlertEvent, change: Change, now: datetime) -> dict[str, Any]:
+    return {
         "fingerprint": event.fingerprint,
         "dedup_key": event.dedup_key,
         "state": IncidentState.TRIGGERED.value,
@@ -81,18 +94,19 @@ async def insert_open(
         "updated_at": now,
         "last_alert_at": now,
     }
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(incidents)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=_OPEN_INDEX_PREDICATE)
-        .returning(incidents.c.id)
-    )
-    incident_id: int | None = await conn.scalar(statement)
+
+
+async def insert_open(
+    conn: AsyncConnection, event: AlertEvent, change: Change, now: datetime
+) -> int | None:
+    """Open an incident; None when another writer opened one for this fingerprint first."""
+    statement = _insert_open_statement(conn.dialect.name)
+    incident_id: int | None = await conn.scalar(statement, _insert_open_values(event, change, now))
     return incident_id
 
 
-def update_values(change: Change, now: datetime, *, summary: str | None = None) -> dict[str, Any]:
+def change_values(change: Change, now: datetime, *, summary: str | None = None) -> dict[str, Any]:
+    """The columns a change sets, as plain values; an alert's count is left to the caller."""
     values: dict[str, Any] = {"updated_at": now, **change.set_fields}
     if change.state is not None:
         values["state"] = change.state.value
@@ -100,14 +114,35 @@ def update_values(change: Change, now: datetime, *, summary: str | None = None) 
         values["severity"] = change.severity.value
     if change.alert:
         values["last_alert_at"] = now
-        values["alert_count"] = incidents.c.alert_count + 1
         if summary:
             values["summary"] = summary
     return values
 
 
+def update_values(change: Change, now: datetime, *, summary: str | None = None) -> dict[str, Any]:
+    values = change_values(change, now, summary=summary)
+    if change.alert:
+        values["alert_count"] = incidents.c.alert_count + 1
+    return values
+
+
 async def update(conn: AsyncConnection, incident_id: int, values: dict[str, Any]) -> None:
     await conn.execute(incidents.update().where(incidents.c.id == incident_id).values(values))
+
+
+@functools.lru_cache(maxsize=64)
+def _update_many_statement(columns: tuple[str, ...]) -> sa.Update:
+    set_columns: dict[str, Any] = {
+        name: sa.bindparam(f"b_{name}", type_=incidents.c[name].type) for name in columns
+    }
+    set_columns["alert_count"] = incidents.c.alert_count + sa.bindparam(
+        "b_alerts", type_=sa.Integer
+    )
+    return (
+        incidents.update()
+        .where(incidents.c.id == sa.bindparam("b_id", type_=sa.Integer))
+        .values(set_columns)
+    )
 
 
 def event_rows(incident_id: int, change: Change, now: datetime) -> list[dict[str, Any]]:
@@ -127,6 +162,76 @@ def event_rows(incident_id: int, change: Change, now: datetime) -> list[dict[str
 async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
         await conn.execute(incident_events.insert(), rows)
+
+
+# The same for batch writers, which run synchronously in one transaction (Database.run_batch).
+
+
+def open_by_fingerprint_now(
+    conn: sa.Connection, fingerprints: Iterable[str]
+) -> dict[str, IncidentSnapshot]:
+    wanted = list(fingerprints)
+    if conn.dialect.name != "sqlite":
+        rows = conn.execute(_OPEN_BY_FINGERPRINT, {"fingerprints": wanted})
+        return {row.fingerprint: _snapshot(row) for row in rows}
+    # The same query, straight to the driver (see execute_many).
+    silenced = _silenced_until_from_sqlite(conn.dialect)
+    found = sqlite_connection(conn).execute(_open_by_fingerprint_sqlite(len(wanted)), wanted)
+    return {
+        fingerprint: IncidentSnapshot(
+            id=incident_id,
+            state=IncidentState(state),
+            severity=Severity(severity),
+            silenced_until=None if until is None else silenced(until),
+        )
+        for incident_id, fingerprint, state, severity, until in found
+    }
+
+
+@functools.lru_cache(maxsize=1024)
+def _open_by_fingerprint_sqlite(count: int) -> str:
+    marks = ", ".join("?" * count)  # only placeholders go in: the values are parameters
+    return (
+        "SELECT id, fingerprint, state, severity, silenced_until FROM incidents "  # noqa: S608
+        f"WHERE fingerprint IN ({marks}) AND {_OPEN_INDEX_PREDICATE.text} ORDER BY id"
+    )
+
+
+@functools.cache
+def _silenced_until_from_sqlite(dialect: Dialect) -> Callable[[Any], Any]:
+    column_type = incidents.c.silenced_until.type.dialect_impl(dialect)
+    process = column_type.result_processor(dialect, None)
+    assert process is not None
+    return process
+
+
+def insert_open_now(
+    conn: sa.Connection, event: AlertEvent, change: Change, now: datetime
+) -> int | None:
+    statement = _insert_open_statement(conn.dialect.name)
+    incident_id: int | None = scalar_returning(
+        conn, statement, _insert_open_values(event, change, now)
+    )
+    return incident_id
+
+
+def update_many_now(
+    conn: sa.Connection, values: dict[int, dict[str, Any]], alerts: dict[int, int]
+) -> None:
+    """Set ``values[id]`` (from ``change_values``) on each incident and count ``alerts[id]``
+    more alerts on it: one statement for all the incidents that change the same columns."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for incident_id, changed in values.items():
+        params = {f"b_{name}": value for name, value in changed.items()}
+        params["b_id"] = incident_id
+        params["b_alerts"] = alerts.get(incident_id, 0)
+        groups.setdefault(tuple(sorted(changed)), []).append(params)
+    for columns, rows in groups.items():
+        execute_many(conn, _update_many_statement(columns), rows)
+
+
+def insert_events_now(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    insert_many(conn, incident_events, rows)
 
 
 def _jsonable(value: Any) -> Any:

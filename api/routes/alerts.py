@@ -19,6 +19,11 @@ from bounceback.api.routes.body import parse_json
 from bounceback.api.schema import GenericAlert, IntakeResult
 
 
+def _accepted(result: IntakeResult) -> Response:
+    # The same bytes as JSONResponse(result.model_dump(mode="json")), serialised by pydantic.
+    return Response(result.model_dump_json(), status_code=202, media_type="application/json")
+
+
 def _integration(caller: Principal) -> str | None:
     return caller.name if caller.integration_kind is not None else None
 
@@ -39,7 +44,7 @@ async def post_alert(request: Request) -> Response:
     result = await _submit(
         request, generic.to_event(alert, caller.actor, _integration(caller)), "alert.generic"
     )
-    return JSONResponse(result.model_dump(mode="json"), status_code=202)
+    return _accepted(result)
 
 
 @intake("alertmanager")
@@ -48,7 +53,7 @@ async def post_alertmanager(request: Request) -> Response:
     hook = await parse_json(request, alertmanager.AlertmanagerWebhook)
     event = alertmanager.to_event(hook, caller.actor, _integration(caller))
     result = await _submit(request, event, "alert.alertmanager")
-    return JSONResponse(result.model_dump(mode="json"), status_code=202)
+    return _accepted(result)
 
 
 @intake("pagerduty")
