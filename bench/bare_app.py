@@ -5,6 +5,8 @@ It is served exactly as the hub is: the uvicorn.Config comes from the hub's own
 worker), with only the application swapped for this one.
 
     .venv/bin/python bench/bare_app.py --port 4100
+
+Not a benchmark of its own: `bench/ingest.py` (and its `--quick` run) starts it.
 """
 
 from __future__ import annotations
