@@ -2,7 +2,7 @@
 
 It is served exactly as the hub is: the uvicorn.Config comes from the hub's own
 ``uvicorn_config`` (same loop, HTTP implementation, lifespan, logging and header settings, one
-worker), with only the application swapped for this one.
+worker), with only the application swapped for this one, and runs through the hub's ``serve``.
 
     .venv/bin/python bench/bare_app.py --port 4100
 
@@ -15,14 +15,13 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from bounceback.api.logs import configure_logging
-from bounceback.api.server import exit_cleanly_after_signals, uvicorn_config
+from bounceback.api.server import exit_cleanly_after_signals, serve, uvicorn_config
 from bounceback.api.settings import HubSettings
 
 
@@ -46,13 +45,12 @@ def main() -> None:
             bounceback_data_dir=Path(scratch),
             bounceback_access_log=False,
         )
+        # What run_server does for the hub, with this app in the hub's uvicorn.Config.
         configure_logging(settings.bounceback_log_format.value, settings.bounceback_log_level)
         exit_cleanly_after_signals()
-        config = uvicorn_config(settings)  # the hub's settings; its app is never started
+        config = uvicorn_config(settings)  # builds the hub's app too, which is never started
         config.app = app
-        server = uvicorn.Server(config)
-        server.run()
-        if not server.started:
+        if not serve(config):
             raise SystemExit(3)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import json
 import os
@@ -42,6 +43,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, cast
+
+from bounceback.api.store.db import SQLITE_SYNCHRONOUS
 
 BENCH = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
@@ -158,6 +161,10 @@ class Client(asyncio.Protocol):
             if tally.measuring:
                 tally.window_not_ok += 1
 
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self._current is not None:
             self._tally.broken += 1
@@ -202,10 +209,9 @@ async def drive(
     stride = max(1, len(requests) // connections)
     clients: list[Client] = []
     for n in range(connections):
+        first = n * stride + random.randrange(stride)
         _, client = await loop.create_connection(
-            lambda n=n: Client(requests, n * stride + random.randrange(stride), tally),  # type: ignore[misc]
-            "127.0.0.1",
-            port,
+            functools.partial(Client, requests, first, tally), "127.0.0.1", port
         )
         clients.append(client)
     await asyncio.sleep(warmup)
@@ -224,8 +230,7 @@ async def drive(
         client.stopping = True
     await asyncio.wait_for(asyncio.gather(*(client.done for client in clients)), timeout=60)
     for client in clients:
-        if client._transport is not None:
-            client._transport.close()
+        client.close()
     latencies = sorted(tally.latencies)
     p50 = statistics.median(latencies) if latencies else float("nan")
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0
@@ -292,10 +297,14 @@ def hub_command(data_dir: Path, port: int, synchronous: str | None) -> list[str]
 
 
 def server_env() -> dict[str, str]:
-    env = dict(os.environ)
+    """The environment without any hub setting but those the bench chooses."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("BOUNCEBACK_") and name != "DATABASE_URL"
+    }
     env["BOUNCEBACK_ACCESS_LOG"] = "false"
     env["BOUNCEBACK_LOG_LEVEL"] = "WARNING"
-    env.pop("DATABASE_URL", None)
     return env
 
 
@@ -456,7 +465,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "seconds_per_round": seconds,
         "warmup_s": warmup,
         "store": "sqlite",
-        "sqlite_synchronous": args.sqlite_synchronous or "default",
+        "sqlite_synchronous": args.sqlite_synchronous or SQLITE_SYNCHRONOUS,
         "acknowledged": hub_tally.ok,
         "stored": stored["audit_rows"],
         "durable": durable,
@@ -499,7 +508,7 @@ def main() -> None:
     parser.add_argument(
         "--sqlite-synchronous",
         choices=["OFF", "NORMAL", "FULL", "EXTRA"],
-        help="run the hub with this PRAGMA synchronous instead of its own (comparison only)",
+        help=f"run the hub with this PRAGMA synchronous instead of {SQLITE_SYNCHRONOUS}",
     )
     args = parser.parse_args()
     began = time.perf_counter()

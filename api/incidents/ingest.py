@@ -2,7 +2,9 @@
 
 Each request hands its events to one writer task and waits. The writer takes everything queued,
 applies it in one transaction and answers every request only after the commit: a 2xx always means
-the alert is on disk, and concurrent senders share the cost of one commit.
+the alert is on disk, and concurrent senders share the cost of one commit. While senders are
+concurrent, the writer waits a moment (GATHER_S) before it takes a batch, so that batches are
+full rather than many and small.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ from bounceback.api.store.tables import audit_log
 log = logging.getLogger("bounceback.intake")
 
 MAX_BATCH = 256
+# Under concurrent load, how long the writer lets requests gather before it takes a batch. Any
+# wait on a timer will do: it ends only once the event loop has been through what is ready, so
+# every request already read hands over its alert first (yielding without a timer does not). A
+# tenth of a millisecond turned batches of about half the senders into batches of nearly all.
+GATHER_S = 0.0001
 
 
 class _Submission:
@@ -60,12 +67,14 @@ class IngestQueue:
         self._queue: deque[_Submission | None] = deque()  # None: stop once this far
         self._wakeup: asyncio.Future[None] | None = None  # the writer waits for a submission
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self.batches = 0
         self.events = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ingest-writer")
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="ingest-writer")
 
     @property
     def alive(self) -> bool:
@@ -76,7 +85,8 @@ class IngestQueue:
     ) -> list[IntakeResult]:
         if self._closing or not self.alive:
             raise IngestClosed("the hub is shutting down")
-        done: asyncio.Future[list[IntakeResult]] = asyncio.get_running_loop().create_future()
+        assert self._loop is not None
+        done: asyncio.Future[list[IntakeResult]] = self._loop.create_future()
         self._put(_Submission(events, actor, action, request_id_var.get(), done))
         return await done
 
@@ -93,12 +103,19 @@ class IngestQueue:
             self._wakeup.set_result(None)
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
+        assert self._loop is not None
+        loop = self._loop
         stopping = False
+        gathering = False
         while not stopping:
             while not self._queue:
                 self._wakeup = loop.create_future()
                 await self._wakeup
+            if gathering and len(self._queue) < self._max_batch:
+                # Senders are concurrent (the last batch had several): let the requests being
+                # read join this batch. A little latency for fewer, fuller commits; an alert on
+                # its own is written at once.
+                await asyncio.sleep(GATHER_S)
             batch: list[_Submission] = []
             while self._queue and len(batch) < self._max_batch:
                 item = self._queue.popleft()
@@ -107,6 +124,7 @@ class IngestQueue:
                     break
                 batch.append(item)
             if batch:
+                gathering = len(batch) > 1
                 await self._write(batch)
 
     async def _write(self, batch: list[_Submission]) -> None:
@@ -186,12 +204,20 @@ class IngestQueue:
                         )
                         open_now.pop(event.fingerprint, None)
                     else:
-                        open_now[event.fingerprint] = IncidentSnapshot(
-                            incident_id,
-                            state,
-                            change.severity or event.severity,
-                            current.silenced_until if current else None,
-                        )
+                        severity = change.severity or event.severity
+                        if (
+                            current is None
+                            or open_now.get(event.fingerprint) is not current
+                            or current.id != incident_id
+                            or current.state != state
+                            or current.severity != severity
+                        ):
+                            open_now[event.fingerprint] = IncidentSnapshot(
+                                incident_id,
+                                state,
+                                severity,
+                                current.silenced_until if current else None,
+                            )
                 answers.append(
                     IntakeResult(
                         action=change.action,
@@ -200,14 +226,22 @@ class IngestQueue:
                         state=change.state if change.action != IntakeAction.IGNORED else None,
                     )
                 )
-            target = ",".join(f"incident:{a.incident_id}" for a in answers if a.incident_id)
+            if len(answers) == 1:  # the usual case, spelled out: the same as below
+                [answer] = answers
+                target = f"incident:{answer.incident_id}" if answer.incident_id else ""
+                outcome = answer.action.value
+                dedup_keys = [answer.dedup_key]
+            else:
+                target = ",".join(f"incident:{a.incident_id}" for a in answers if a.incident_id)
+                outcome = ",".join(sorted({a.action.value for a in answers}))
+                dedup_keys = [a.dedup_key for a in answers][:20]
             row = audit_row(
                 at=now,
                 actor=submission.actor,
                 action=submission.action,
                 target=target or "-",
-                outcome=",".join(sorted({a.action.value for a in answers})) or "empty",
-                details={"dedup_keys": [a.dedup_key for a in answers][:20]},
+                outcome=outcome or "empty",
+                details={"dedup_keys": dedup_keys},
             )
             row["request_id"] = submission.request_id
             audit_rows.append(row)

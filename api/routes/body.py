@@ -42,7 +42,7 @@ def raise_invalid(exc: ValidationError) -> None:
 
 async def parse_json(request: Request, model: type[M], *, empty_ok: bool = False) -> M:
     body = await request.body()
-    if not body.strip():
+    if not body or body.isspace():
         if empty_ok:
             return model()
         raise BadRequest("request body is empty; expected a JSON object", code="invalid_json")
