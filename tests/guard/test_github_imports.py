@@ -13,7 +13,12 @@ FORBIDDEN = {"starlette", "uvicorn", "sqlalchemy", "psutil", "slack_sdk", "twili
 
 @pytest.mark.parametrize(
     "module",
-    ["bounceback.guard.github", "bounceback.guard.github_types", "bounceback.guard.testing"],
+    [
+        "bounceback.guard.github",
+        "bounceback.guard.github_types",
+        "bounceback.guard.testing",
+        "bounceback.guard.cli",
+    ],
 )
 def test_github_modules_import_no_heavy_dependencies(module: str) -> None:
     code = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
