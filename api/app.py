@@ -19,6 +19,7 @@ from bounceback.api.routes import (
     alerts,
     audit,
     circuits,
+    deployments,
     health,
     incidents,
     overview,
@@ -39,6 +40,7 @@ ROUTES: list[BaseRoute] = [
     *agents.routes,
     *self_healing.routes,
     *circuits.routes,
+    *deployments.routes,
 ]
 
 

@@ -10,8 +10,12 @@ from bounceback.api.agents.actions import FleetActions
 from bounceback.api.agents.commands import CommandSignal
 from bounceback.api.agents.delivery import CommandDelivery
 from bounceback.api.agents.reports import AgentReports
+from bounceback.api.auth import deployer
+from bounceback.api.auth.oidc import GitHubOidcVerifier, OidcTrust
 from bounceback.api.auth.store import Credentials
 from bounceback.api.clock import Clock
+from bounceback.api.deployments.engine import Engine
+from bounceback.api.deployments.watcher import Watcher
 from bounceback.api.incidents.actions import IncidentActions
 from bounceback.api.incidents.ingest import IngestQueue
 from bounceback.api.settings import HubSettings
@@ -31,6 +35,9 @@ class Hub:
     agent_reports: AgentReports
     agent_commands: CommandDelivery
     fleet: FleetActions
+    deployments: Engine
+    oidc: GitHubOidcVerifier | None  # None: no target trusts a GitHub repository
+    oidc_trusts: tuple[OidcTrust, ...]
     started_at: datetime
 
     @classmethod
@@ -40,6 +47,8 @@ class Hub:
         watch = silence.SilenceWatch(clock, scheduler, started_at)
         scheduler.register_transactional(silence.KIND, watch.check)
         signal = CommandSignal()
+        deployments = Engine.build(settings, db, clock, scheduler)
+        Watcher(deployments).register()
         return cls(
             settings=settings,
             db=db,
@@ -51,5 +60,8 @@ class Hub:
             agent_reports=AgentReports(db, clock, settings, scheduler),
             agent_commands=CommandDelivery(db, clock, signal),
             fleet=FleetActions(db, clock, signal),
+            deployments=deployments,
+            oidc=deployer.verifier(settings.deployments, settings.public_url, clock.now),
+            oidc_trusts=deployer.trusts(settings.deployments),
             started_at=started_at,
         )

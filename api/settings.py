@@ -18,6 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bounceback.api.deployments.config import DeploymentsConfig
+
 
 class LogFormat(StrEnum):
     TEXT = "text"
@@ -44,6 +46,10 @@ class HubSettings(BaseSettings):
     bounceback_log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     bounceback_access_log: bool = True
     bounceback_max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # The URL people and CI reach the hub at: report links, and the OIDC audience.
+    bounceback_public_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    # The token the hub dispatches rollback workflows with (repo scope / actions: write).
+    bounceback_github_token: SecretStr | None = None
 
     # Auto Recovery
     auto_recovery_enabled: bool = True
@@ -74,6 +80,8 @@ class HubSettings(BaseSettings):
     auto_rollback_enabled: bool = True
     stabilization_period_minutes: float = Field(15, ge=0)
     monitoring_duration_minutes: float = Field(60, gt=0)
+    # hub.toml's [deployments] section: targets, gate, watch, judge, freeze windows, OIDC
+    deployments: DeploymentsConfig = Field(default_factory=DeploymentsConfig)
     # Notifications
     email_notifications_enabled: bool = True
     slack_notifications_enabled: bool = True
@@ -99,6 +107,13 @@ class HubSettings(BaseSettings):
             return f"sqlite+aiosqlite:///{path}"
         return async_database_url(self.database_url.get_secret_value())
 
+    @property
+    def public_url(self) -> str:
+        """BOUNCEBACK_PUBLIC_URL without a trailing slash, else where the hub listens."""
+        if self.bounceback_public_url:
+            return self.bounceback_public_url.rstrip("/")
+        return f"http://{self.bounceback_host}:{self.bounceback_port}"
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -115,7 +130,7 @@ class HubSettings(BaseSettings):
         return tuple(sources)
 
 
-SECRET_FIELDS = frozenset({"database_url"})
+SECRET_FIELDS = frozenset({"database_url", "bounceback_github_token"})
 
 
 def async_database_url(url: str) -> str:

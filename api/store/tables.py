@@ -283,3 +283,95 @@ switches = sa.Table(
     sa.Column("changed_at", UtcDateTime, nullable=False),
     sa.Column("changed_by", sa.String(255), nullable=False),
 )
+
+# Deployments (the guard and the watch). States are the wire's DeploymentState values.
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("target", sa.String(128), nullable=False),
+    sa.Column("environment", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(255), nullable=False),
+    sa.Column("previous_version", sa.String(255)),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("rolls_back", sa.Integer),
+    sa.Column("rolled_back_by", sa.Integer),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False),
+    sa.Column("monitored", sa.Boolean, nullable=False),  # DEPLOYMENT_MONITORING_ENABLED at track
+    sa.Column("repository", sa.String(255)),
+    sa.Column("github_deployment_id", sa.BigInteger),
+    sa.Column("run_url", sa.Text),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("deployed_at", UtcDateTime),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("stabilization_minutes", sa.Float, nullable=False),
+    sa.Column("monitoring_minutes", sa.Float, nullable=False),
+    sa.Column("health_urls", JSON, nullable=False),
+    sa.Column("hosts", JSON, nullable=False),
+    sa.Column("thresholds", JSON, nullable=False),
+    sa.Column("rollback_requested", sa.Boolean, nullable=False),
+    sa.Column("rollback_reason", sa.Text),
+    sa.Column("rollback_requested_by", sa.String(200)),
+    sa.Column("verdict", JSON),  # the latest, as the wire's Verdict
+    sa.Column("baseline", JSON, nullable=False),  # per metric: n and summary value
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="SET NULL")),
+    sa.Index("ix_deployments_target_environment_id", "target", "environment", "id"),
+    sa.Index("ix_deployments_state_id", "state", "id"),
+)
+
+# The hub's own health probes of a deployment's health URLs, one row per request.
+deployment_probes = sa.Table(
+    "deployment_probes",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True),
+    sa.Column(
+        "deployment_id",
+        sa.Integer,
+        sa.ForeignKey("deployments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("round", sa.Integer, nullable=False),  # probe round; 0 is the baseline burst
+    sa.Column("url_index", sa.Integer, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),  # request number within the round
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("status", sa.Integer),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("error", sa.Text),
+    # A retried probe round (its owner died mid-way) stores each request once.
+    sa.UniqueConstraint("deployment_id", "round", "url_index", "n"),
+    sa.Index("ix_deployment_probes_deployment_id_at", "deployment_id", "at"),
+)
+
+deployment_events = sa.Table(
+    "deployment_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "deployment_id",
+        sa.Integer,
+        sa.ForeignKey("deployments.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("details", JSON, nullable=False),
+)
+
+freeze_overrides = sa.Table(
+    "freeze_overrides",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("target", sa.String(128), nullable=False),
+    sa.Column("environment", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("until", UtcDateTime, nullable=False),
+    sa.Index("ix_freeze_overrides_target_environment_until", "target", "environment", "until"),
+)
