@@ -23,6 +23,7 @@ from bounceback.guard.summary import (
     RollbackNote,
     failing_metrics,
     metric_line,
+    number,
     report_markdown,
 )
 
@@ -39,7 +40,7 @@ def watch(ctx: GuardContext, deployment_id: int, github_id: int | None) -> Exit:
     try:
         detail = ctx.hub.get(deployment_id)
         if detail.deployment.state in (DeploymentState.REGISTERED, DeploymentState.DEPLOYING):
-            message = "deploy finished" + (f"; GitHub deployment {github_id}" if github_id else "")
+            message = f"GitHub deployment {github_id}" if github_id else ""
             ctx.hub.deployed(deployment_id, DeployedRequest(succeeded=True, message=message))
         ctx.github_status(
             github_id,
@@ -111,7 +112,9 @@ def conclude(ctx: GuardContext, detail: DeploymentDetail, github_id: int | None)
     if d.rollback_requested or d.state in (DeploymentState.FAILED, DeploymentState.ROLLED_BACK):
         for metric in failing:
             ctx.console.error(
-                metric_line(metric), title=f"Deployment verdict: {metric.name} failed"
+                f"{metric.explanation} (baseline {number(metric.baseline)}, after deploy "
+                f"{number(metric.current)}, threshold {number(metric.threshold)})",
+                title=f"Deployment verdict: {metric.name} failed",
             )
         if not failing:
             ctx.console.error(reason, title=f"Deployment {d.state.value}")
