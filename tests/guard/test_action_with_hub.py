@@ -20,14 +20,13 @@ import pytest
 
 from bounceback.api.auth.roles import Role
 from bounceback.api.clock import FakeClock
+from bounceback.api.deployments.config import DeploymentsConfig
 from bounceback.api.settings import HubSettings
 from bounceback.api.testing import RunningHub, running_hub
 from bounceback.guard.testing import FakeGitHub
 from tests.guard.action_runner import ActionRun, ActionRunner
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-# The hub's deployment engine lands in its own commit; until then these scenarios cannot run.
-DeploymentsConfig = pytest.importorskip("bounceback.api.deployments.config").DeploymentsConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "ghs_guard_test_token_0123456789"
