@@ -83,7 +83,8 @@ AbsoluteFile = Annotated[Path, AfterValidator(_absolute)]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validated inside AgentConfig: no validator of its own until one is asked for.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class PreCheck(_Spec):

@@ -27,7 +27,8 @@ class ParameterError(ValueError):
 
 
 class ParameterSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validated inside AgentConfig: no validator of its own until one is asked for.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     type: Literal["string", "integer", "number", "boolean"] = "string"
     required: bool = False

@@ -13,6 +13,7 @@ from bounceback.agent.checks_evaluator import CheckEvaluator
 from bounceback.agent.config import AgentConfig
 from bounceback.agent.credentials import Credentials
 from bounceback.agent.healing import Healer
+from bounceback.agent.http_transport import LazyTlsTransport, SharedTls
 from bounceback.agent.hub_client import HubClient
 from bounceback.agent.loop import AgentLoop
 from bounceback.agent.reporter import Reporter
@@ -36,17 +37,18 @@ def build_agent(
         loop_ref[0].on_supervisor_event(event)
 
     supervisor = Supervisor(config.processes, on_event=on_supervisor_event)
+    tls = SharedTls()  # the CA bundle is loaded once, by the first https request of either client
     client = None
     if credentials is not None:
         client = HubClient(
             credentials.hub_url,
             credentials.agent_id,
             credentials.token,
-            transport=options.transport,
+            transport=options.transport or LazyTlsTransport(tls),
         )
-    # One HTTP client for every probe and action: its connection pool and TLS context are
-    # built once, not every cycle.
-    http = httpx.AsyncClient(transport=options.transport, timeout=10)
+    # One HTTP client for every probe and action: its connection pool is built once, not every
+    # cycle.
+    http = httpx.AsyncClient(transport=options.transport or LazyTlsTransport(tls), timeout=10)
     evaluator = CheckEvaluator(config.checks, CheckContext(process_pid=supervisor.pid, http=http))
     healer = Healer(
         config.actions,

@@ -63,7 +63,8 @@ def _field_error(field: str, message: str, value: object) -> ValidationError:
 
 
 class _Check(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validated inside AgentConfig: no validator of its own until one is asked for.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str = Field(pattern=NAME_PATTERN)
     for_cycles: Cycles = 1

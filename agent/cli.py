@@ -13,15 +13,11 @@ from typing import Any, NoReturn
 
 import click
 
-from bounceback.agent import action_cli, credentials
-from bounceback.agent.build import Options, build_agent
-from bounceback.agent.check_table import format_table, readings_json
-from bounceback.agent.checks_evaluator import CheckEvaluator
 from bounceback.agent.config import AgentConfig, ConfigError, load_config
-from bounceback.agent.healing import ActionRefused, Healer
-from bounceback.agent.hub_client import HubClient, HubRefused, HubUnavailable
-from bounceback.agent.starter import starter_config
-from bounceback.agent.systemd_unit import unit_text
+
+# The daemon (`run`) stays resident for months: each command imports what it alone needs, so
+# the daemon does not carry the code of `init`, `check`, `test`, `enroll` or `install-service`
+# (tests/agent/test_agent_footprint.py keeps it so).
 
 DEFAULT_CONFIG = Path("/etc/bounceback/agent.toml")
 DEFAULT_UNIT = Path("/etc/systemd/system/bounceback-agent.service")
@@ -64,6 +60,8 @@ def main() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: Path, force: bool) -> None:
     """Write a commented starter agent.toml for this host to PATH."""
+    from bounceback.agent.starter import starter_config
+
     if path.exists() and not force:
         _fail(f"PATH: {path} exists; pass --force to overwrite it")
     text = starter_config()
@@ -87,6 +85,9 @@ def validate(file: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the readings as JSON.")
 def check(config_path: Path, as_json: bool) -> None:
     """Run every check once and print the readings (exit 1 when one is failing)."""
+    from bounceback.agent.check_table import format_table, readings_json
+    from bounceback.agent.checks_evaluator import CheckEvaluator
+
     config = _config(config_path)
 
     async def one_pass() -> list[Any]:
@@ -107,6 +108,8 @@ def check(config_path: Path, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Log what each action would do; change nothing.")
 def run(config_path: Path, dry_run: bool) -> None:
     """Run the agent until SIGTERM or Ctrl-C."""
+    from bounceback.agent import credentials
+    from bounceback.agent.build import Options, build_agent
     from bounceback.api.logs import configure_logging
 
     config = _config(config_path)
@@ -140,6 +143,9 @@ def enroll(
     hub_url: str, token: str, agent_id: str | None, no_verify: bool, config_path: Path
 ) -> None:
     """Store the hub URL and token (file mode 0600) and check that the hub accepts them."""
+    from bounceback.agent import credentials
+    from bounceback.agent.hub_client import HubClient, HubRefused, HubUnavailable
+
     config = _config(config_path) if config_path.exists() else AgentConfig()
     creds = credentials.Credentials(hub_url.rstrip("/"), agent_id or config.agent.id, token)
     if not no_verify:
@@ -183,6 +189,8 @@ def enroll(
 )
 def install_service(config_path: Path, to_stdout: bool, unit_path: Path) -> None:
     """Write a hardened systemd unit that runs the agent."""
+    from bounceback.agent.systemd_unit import unit_text
+
     executable = shutil.which("bounceback-agent") or str(Path(sys.argv[0]).resolve())
     text = unit_text(executable, config_path.resolve())
     if to_stdout:
@@ -199,6 +207,8 @@ def install_service(config_path: Path, to_stdout: bool, unit_path: Path) -> None
 @config_option
 def actions(config_path: Path) -> None:
     """List the declared actions."""
+    from bounceback.agent import action_cli
+
     click.echo(action_cli.describe_actions(_config(config_path).actions))
 
 
@@ -215,6 +225,9 @@ def actions(config_path: Path) -> None:
 )
 def test_command(action: str, config_path: Path, dry_run: bool, params: tuple[str, ...]) -> None:
     """Run one declared ACTION now, through every safety limit."""
+    from bounceback.agent import action_cli
+    from bounceback.agent.healing import ActionRefused, Healer
+
     config = _config(config_path)
     values: dict[str, str] = {}
     for item in params:

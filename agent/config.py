@@ -34,7 +34,8 @@ class ConfigError(Exception):
 
 
 class AgentSection(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validated inside AgentConfig: no validator of its own until one is asked for.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str = Field(default_factory=socket.gethostname, pattern=AGENT_ID_PATTERN)
     interval_seconds: float = Field(60, gt=0, le=3600)  # the seed's HEALTH_CHECK_INTERVAL
@@ -55,7 +56,8 @@ class DependencyKind(StrEnum):
 class DependencySpec(BaseModel):
     """A dependency whose circuit the agent tracks, driven by one of its probe checks."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validated inside AgentConfig: no validator of its own until one is asked for.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str = Field(pattern=NAME)
     kind: DependencyKind
@@ -67,6 +69,8 @@ class DependencySpec(BaseModel):
 
 
 class AgentConfig(BaseModel):
+    # Its validator holds the whole tree, so the models inside it defer building their own
+    # (defer_build): the daemon would otherwise keep a second copy of every one in memory.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     agent: AgentSection = AgentSection()

@@ -7,8 +7,6 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-import tomli_w
-
 DEFAULT_PATH = Path("/etc/bounceback/agent-credentials.toml")
 
 
@@ -25,6 +23,8 @@ class Credentials:
 
 def save(path: Path, credentials: Credentials) -> None:
     """Write atomically with mode 0600 (the token is a secret)."""
+    import tomli_w  # only `enroll` writes; the daemon reads with tomllib
+
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 class ProcessSpec(BaseModel):
     """A long-running program the agent starts, watches and restarts (never through a shell)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validated inside AgentConfig: no validator of its own until one is asked for.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     command: list[str] = Field(min_length=1)  # argv; command[0] is an absolute path or on PATH

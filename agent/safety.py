@@ -38,7 +38,8 @@ RATE_WINDOW = timedelta(hours=1)
 class SafetySpec(BaseModel):
     """The ``[safety]`` table of agent.toml."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validated inside AgentConfig: no validator of its own until one is asked for.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     self_healing: bool = True  # the seed's SELF_HEALING_ENABLED; the hub can toggle it
     dry_run: bool = False  # log what each action would do, change nothing

@@ -91,9 +91,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="30 s instead of --duration")
     args = parser.parse_args()
     duration = 30.0 if args.quick else args.duration
-    agent = shutil.which("bounceback-agent") or str(
-        Path(sys.executable).parent / "bounceback-agent"
-    )
+    # The agent installed next to this interpreter (the checkout under test), started through
+    # its console script exactly as systemd starts it; PATH only when there is none.
+    beside = Path(sys.executable).parent / "bounceback-agent"
+    agent = str(beside) if beside.exists() else shutil.which("bounceback-agent")
+    if agent is None:
+        sys.exit("bench/agent_overhead.py: bounceback-agent is not installed")
 
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
@@ -151,6 +154,7 @@ def main() -> None:
         "cpu_percent": round(100 * cpu_used / elapsed, 3),
         "target_rss_mb": 40,
         "target_cpu_percent": 0.5,
+        "agent": agent,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }
