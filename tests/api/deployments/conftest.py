@@ -93,7 +93,8 @@ def deploy_hub(db_settings: HubSettings, clock: FakeClock) -> HubFactory:
         deployments: dict[str, Any] | None = None, **settings: Any
     ) -> AsyncIterator[RunningHub]:
         config = DeploymentsConfig.model_validate({**FAST_WATCH, **(deployments or {})})
-        effective = db_settings.model_copy(update={"deployments": config, **settings})
+        values = {**db_settings.model_dump(), "deployments": config, **settings}
+        effective = HubSettings.model_validate(values)
         async with running_hub(effective, clock=clock) as running:
             yield running
 

@@ -1,0 +1,78 @@
+"""Bad input is refused with a 4xx that names the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bounceback.api.auth.roles import Role
+from tests.api.deployments.conftest import HubFactory, guard
+
+pytestmark = pytest.mark.anyio
+
+PATH = "/api/auto-recovery/deployment"
+WEB = {"target": "web", "version": "v1"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/track", {"version": "v1"}, "target"),
+        ("/track", {"target": "web"}, "version"),
+        ("/track", {"target": "bad target!", "version": "v1"}, "target"),
+        ("/track", {**WEB, "monitoring_minutes": -1}, "monitoring_minutes"),
+        ("/track", {**WEB, "thresholds": {"alpha": 2}}, "thresholds.alpha"),
+        ("/track", {"target": "web", "version": "v1", "kind": "rollback"}, "rolls_back"),
+        ("/track", {"target": "web", "version": "v1", "rolls_back": 5}, "rolls_back"),
+        ("/track", {"target": "web", "version": "v1", "surprise": 1}, "surprise"),
+        ("/gate", {"target": "web", "health_urls": "http://x"}, "health_urls"),
+        ("/freeze/override", {"target": "web", "reason": "x"}, "reason"),
+        ("/web/rollback", {}, "reason"),
+        ("/1/finish", {"outcome": "monitoring"}, "outcome"),
+        ("/1/finish", {"outcome": "sideways"}, "outcome"),
+    ],
+)
+async def test_bad_input_names_the_field(
+    deploy_hub: HubFactory, path: str, body: dict[str, Any], field: str
+) -> None:
+    async with deploy_hub() as hub:
+        await hub.client.post(
+            f"{PATH}/track", json={"target": "web", "version": "v0"}, headers=guard(hub)
+        )
+        operator = hub.auth(Role.OPERATOR)
+        response = await hub.client.post(f"{PATH}{path}", json=body, headers=operator)
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["details"][0]["field"] == field, error
+        assert field in error["message"]
+
+
+async def test_unknown_deployments_are_404_and_non_json_is_400(deploy_hub: HubFactory) -> None:
+    async with deploy_hub() as hub:
+        missing = await hub.client.get(f"{PATH}/999", headers=hub.auth(Role.VIEWER))
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "not_found"
+        response = await hub.client.post(
+            f"{PATH}/999/deployed", json={}, headers=hub.auth(Role.OPERATOR)
+        )
+        assert response.status_code == 404
+        broken = await hub.client.post(
+            f"{PATH}/track", content=b"{not json", headers=hub.auth(Role.OPERATOR)
+        )
+        assert broken.status_code == 400
+        assert broken.json()["error"]["details"][0]["field"] == "body"
+        history = await hub.client.get(
+            f"{PATH}/history", params={"state": "sideways"}, headers=hub.auth(Role.VIEWER)
+        )
+        assert history.status_code == 422
+        assert history.json()["error"]["details"][0]["field"] == "state"
+
+
+async def test_status_active_and_history_are_not_taken_for_deployment_ids(
+    deploy_hub: HubFactory,
+) -> None:
+    async with deploy_hub() as hub:
+        for name in ("status", "active", "history"):
+            response = await hub.client.get(f"{PATH}/{name}", headers=hub.auth(Role.VIEWER))
+            assert response.status_code == 200, (name, response.text)
