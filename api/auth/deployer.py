@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from starlette.requests import Request
@@ -81,7 +82,7 @@ def require_deployer(role: Role) -> Callable[[Endpoint], Endpoint]:
                     )
                 claims: GitHubClaims = await hub.oidc.verify(secret)
                 request.scope[_CLAIMS] = claims
-                caller = Principal(name=f"github:{claims.repository}", role=Role.GUARD)
+                caller = Principal(f"github:{claims.repository}", Role.GUARD, oidc=True)
             else:
                 caller = await _token_principal(request, secret)
                 assert caller.role is not None
@@ -107,7 +108,7 @@ def allow_target(request: Request, target: str) -> Principal:
     if claims is None:
         return principal(request)
     hub = request.app.state.hub
-    found = authorize(claims, hub.oidc_trusts, target)
+    found = replace(authorize(claims, hub.oidc_trusts, target), oidc=True)
     request.scope["principal"] = found
     return found
 

@@ -12,9 +12,12 @@ class Principal:
     name: str
     role: Role | None = None  # set for tokens
     integration_kind: str | None = None  # set for integration keys
+    oidc: bool = False  # a GitHub Actions workflow; its name is github:<owner/repo>[@<env>]
 
     @property
     def actor(self) -> str:
+        if self.oidc:
+            return self.name
         if self.integration_kind is not None:
             return f"integration:{self.name}"
         return f"token:{self.name}"

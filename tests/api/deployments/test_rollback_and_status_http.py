@@ -69,7 +69,9 @@ async def test_a_rollback_request_tracks_the_rollback_and_marks_the_deployment(
         assert (await get(hub, f"/{bad}"))["deployment"]["state"] == "rolled_back"
 
         audit = await hub.client.get(
-            "/api/auto-recovery/audit", params={"action": "deployment.rollback"}, headers=hub.auth(Role.ADMIN)
+            "/api/auto-recovery/audit",
+            params={"action": "deployment.rollback"},
+            headers=hub.auth(Role.ADMIN),
         )
         [record] = audit.json()["items"]
         assert record["actor"] == "token:test-operator"
