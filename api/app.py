@@ -20,8 +20,10 @@ from bounceback.api.routes import (
     audit,
     circuits,
     deployments,
+    escalation,
     health,
     incidents,
+    oncall,
     overview,
     self_healing,
 )
@@ -41,6 +43,8 @@ ROUTES: list[BaseRoute] = [
     *self_healing.routes,
     *circuits.routes,
     *deployments.routes,
+    *escalation.routes,
+    *oncall.routes,
 ]
 
 

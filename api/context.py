@@ -16,8 +16,16 @@ from bounceback.api.auth.store import Credentials
 from bounceback.api.clock import Clock
 from bounceback.api.deployments.engine import Engine
 from bounceback.api.deployments.watcher import Watcher
+from bounceback.api.escalation import handoff
+from bounceback.api.escalation.actions import EscalationActions
+from bounceback.api.escalation.directory import Directories
+from bounceback.api.escalation.steps import STEP, Escalator
 from bounceback.api.incidents.actions import IncidentActions
 from bounceback.api.incidents.ingest import IngestQueue
+from bounceback.api.notify import registry
+from bounceback.api.notify.dispatcher import Dispatcher
+from bounceback.api.notify.outbox import DELIVER
+from bounceback.api.notify.registry import ChannelRegistry
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
 from bounceback.api.work.scheduler import Scheduler
@@ -39,6 +47,11 @@ class Hub:
     oidc: GitHubOidcVerifier | None  # None: no target trusts a GitHub repository
     oidc_trusts: tuple[OidcTrust, ...]
     started_at: datetime
+    directories: Directories
+    channels: ChannelRegistry
+    escalator: Escalator
+    escalation: EscalationActions
+    dispatcher: Dispatcher
 
     @classmethod
     def build(cls, settings: HubSettings, db: Database, clock: Clock) -> Hub:
@@ -49,12 +62,19 @@ class Hub:
         signal = CommandSignal()
         deployments = Engine.build(settings, db, clock, scheduler)
         Watcher(deployments).register()
+        directories = Directories(settings.escalation)
+        channels = registry.build(settings)
+        escalator = Escalator(settings, clock, directories, channels)
+        scheduler.register_transactional(handoff.SYNC, escalator.sync)
+        scheduler.register_transactional(STEP, escalator.step)
+        dispatcher = Dispatcher(db, clock, settings, directories, channels)
+        scheduler.register(DELIVER, dispatcher.deliver)
         return cls(
             settings=settings,
             db=db,
             clock=clock,
             credentials=Credentials(db, clock),
-            ingest=IngestQueue(db, clock),
+            ingest=IngestQueue(db, clock, on_handoff=scheduler.wake),
             scheduler=scheduler,
             incidents=IncidentActions(db, clock),
             agent_reports=AgentReports(db, clock, settings, scheduler),
@@ -64,4 +84,9 @@ class Hub:
             oidc=deployer.verifier(settings.deployments, settings.public_url, clock.now),
             oidc_trusts=deployer.trusts(settings.deployments),
             started_at=started_at,
+            directories=directories,
+            channels=channels,
+            escalator=escalator,
+            escalation=EscalationActions(db, clock, escalator),
+            dispatcher=dispatcher,
         )

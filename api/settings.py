@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from bounceback.api.deployments.config import DeploymentsConfig
+from bounceback.api.escalation.config import EscalationConfig
 
 
 class LogFormat(StrEnum):
@@ -69,6 +70,8 @@ class HubSettings(BaseSettings):
     l3_timeout_minutes: float = Field(45, gt=0)
     l4_timeout_minutes: float = Field(60, gt=0)
     l5_timeout_minutes: float = Field(90, gt=0)
+    # hub.toml's [escalation] section: people, teams, schedules, policies, SMTP
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     # Self Healing (interval in seconds, thresholds in percent)
     self_healing_enabled: bool = True
     health_check_interval: float = Field(60, gt=0)
@@ -86,6 +89,7 @@ class HubSettings(BaseSettings):
     email_notifications_enabled: bool = True
     slack_notifications_enabled: bool = True
     sms_notifications_enabled: bool = False
+    phone_notifications_enabled: bool = False  # Twilio voice calls (critical incidents only)
 
     @field_validator("database_url")
     @classmethod

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bounceback.api.agent_wire import HealingAttempt, HealingOutcome
 from bounceback.api.agents.store import AgentRow
 from bounceback.api.agents.validate import clean, jsonable
+from bounceback.api.escalation import handoff
 from bounceback.api.incidents import store
 from bounceback.api.incidents.decide import apply_alert
 from bounceback.api.intake.event import AlertEvent, EventAction
@@ -133,8 +134,12 @@ async def apply(conn: AsyncConnection, event: AlertEvent, now: datetime) -> int 
             change = apply_alert(current, event, now)
     if incident_id is None or change.action == IntakeAction.IGNORED:
         return incident_id
-    if not change.open_new:
+    if change.open_new:
+        await handoff.needs_human(conn, incident_id, event.summary, now=now)
+    else:
         values = store.update_values(change, now, summary=event.summary)
         await store.update(conn, incident_id, values)
+        if current is not None and change.state not in (None, current.state):
+            await handoff.changed(conn, incident_id, now=now)
     await store.insert_events(conn, store.event_rows(incident_id, change, now))
     return incident_id

@@ -8,6 +8,7 @@ from datetime import datetime
 from bounceback.api import audit
 from bounceback.api.clock import Clock
 from bounceback.api.errors import Conflict, NotFound
+from bounceback.api.escalation import handoff
 from bounceback.api.incidents import store
 from bounceback.api.incidents.decide import (
     Change,
@@ -59,6 +60,8 @@ class IncidentActions:
                 else:
                     await store.update(conn, incident_id, store.update_values(change, now))
                     await store.insert_events(conn, store.event_rows(incident_id, change, now))
+                    if change.state != current.state:
+                        await handoff.changed(conn, incident_id, now=now)
                     outcome = "ok"
             details = {"reason": refusal} if refusal else None
             await audit.record(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 
 from bounceback.api.audit import audit_row
 from bounceback.api.clock import Clock
+from bounceback.api.escalation import handoff
 from bounceback.api.incidents import store
 from bounceback.api.incidents.decide import IncidentSnapshot, apply_alert
 from bounceback.api.intake.event import AlertEvent
@@ -60,8 +62,17 @@ class IngestClosed(Exception):
 
 
 class IngestQueue:
-    def __init__(self, db: Database, clock: Clock, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        max_batch: int = MAX_BATCH,
+        on_handoff: Callable[[], None] | None = None,
+    ) -> None:
         self._db = db
+        # Called after a batch that handed incidents to escalation committed (wakes its worker).
+        self._on_handoff = on_handoff
         self._clock = clock
         self._max_batch = max_batch
         self._queue: deque[_Submission | None] = deque()  # None: stop once this far
@@ -130,11 +141,11 @@ class IngestQueue:
     async def _write(self, batch: list[_Submission]) -> None:
         now = self._clock.now()
 
-        def apply(conn: sa.Connection) -> list[list[IntakeResult]]:
+        def apply(conn: sa.Connection) -> tuple[list[list[IntakeResult]], bool]:
             return self._apply(conn, batch, now)
 
         try:
-            results = await self._db.run_batch(apply)
+            results, handed_off = await self._db.run_batch(apply)
         except Exception as exc:
             if len(batch) > 1:
                 # One bad submission must not fail its neighbours: retry each alone.
@@ -146,6 +157,8 @@ class IngestQueue:
                 batch[0].done.set_exception(exc)
             return
         self.batches += 1
+        if handed_off and self._on_handoff is not None:
+            self._on_handoff()
         for submission, result in zip(batch, results, strict=True):
             self.events += len(submission.events)
             if not submission.done.done():
@@ -154,8 +167,9 @@ class IngestQueue:
     @staticmethod
     def _apply(
         conn: sa.Connection, batch: list[_Submission], now: datetime
-    ) -> list[list[IntakeResult]]:
-        """The whole batch in one transaction: synchronous, run by ``Database.run_batch``."""
+    ) -> tuple[list[list[IntakeResult]], bool]:
+        """The whole batch in one transaction: synchronous, run by ``Database.run_batch``.
+        Also says whether it handed incidents to escalation (opened, acknowledged, resolved)."""
         fingerprints = {event.fingerprint for sub in batch for event in sub.events}
         open_now: dict[str, IncidentSnapshot] = store.open_by_fingerprint_now(conn, fingerprints)
         # Per incident: the columns to set, and how many alerts to add to its count.
@@ -164,6 +178,8 @@ class IngestQueue:
         event_rows: list[dict[str, Any]] = []
         audit_rows: list[dict[str, Any]] = []
         results: list[list[IntakeResult]] = []
+        opened: list[int] = []  # for escalation: one row of work for the whole batch
+        changed: list[int] = []
         for submission in batch:
             answers = []
             for event in submission.events:
@@ -172,7 +188,9 @@ class IngestQueue:
                 incident_id = current.id if current else None
                 if change.open_new:
                     incident_id = store.insert_open_now(conn, event, change, now)
-                    if incident_id is None:
+                    if incident_id is not None:
+                        opened.append(incident_id)
+                    else:
                         # Another replica opened it a moment ago: apply to that one.
                         current = store.open_by_fingerprint_now(conn, [event.fingerprint])[
                             event.fingerprint
@@ -193,6 +211,8 @@ class IngestQueue:
                             alerts[incident_id] = alerts.get(incident_id, 0) + 1
                     event_rows.extend(store.event_rows(incident_id, change, now))
                     state = change.state or IncidentState.TRIGGERED
+                    if current is not None and state != current.state:
+                        changed.append(incident_id)
                     if state == IncidentState.RESOLVED:
                         # Write it now: a later alert in this batch may open a new incident
                         # for the same fingerprint, which the open-incident index only allows
@@ -249,4 +269,6 @@ class IngestQueue:
         store.update_many_now(conn, pending, alerts)
         store.insert_events_now(conn, event_rows)
         insert_many(conn, audit_log, audit_rows)
-        return results
+        if opened or changed:
+            handoff.batch_now(conn, opened, changed, "alert intake", now)
+        return results, bool(opened or changed)

@@ -375,3 +375,70 @@ freeze_overrides = sa.Table(
     sa.Column("until", UtcDateTime, nullable=False),
     sa.Index("ix_freeze_overrides_target_environment_until", "target", "environment", "until"),
 )
+
+# Escalation (api/escalation, api/notify, api/oncall). One escalation per incident, following
+# the snapshot of its policy taken when it started.
+escalations = sa.Table(
+    "escalations",
+    metadata,
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("policy_id", sa.String(64), nullable=False),
+    sa.Column("snapshot", JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),  # the next step's number (part of its key)
+    sa.Column("next_step_at", UtcDateTime),
+    sa.Column("level", sa.Integer),  # the last level paged
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("acknowledged_by", sa.String(200)),
+    sa.Column("acknowledged_via", sa.String(32)),
+    sa.Column("ended_at", UtcDateTime),
+    sa.Index("ix_escalations_status_next_step_at", "status", "next_step_at"),
+)
+
+# The notification outbox: written with the decision that caused it, delivered by scheduled work.
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE")),
+    sa.Column("dedup_key", sa.String(300), nullable=False, unique=True),
+    sa.Column("purpose", sa.String(16), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("fallbacks", JSON, nullable=False),  # the channels left to try, in order
+    sa.Column("level", sa.String(50)),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("sent_at", UtcDateTime),
+    sa.Column("answer", sa.Text),  # the provider's last answer
+    sa.Index("ix_notifications_incident_id_purpose", "incident_id", "purpose"),
+)
+
+# People, teams, schedules and policies created through the API (hub.toml's are provisioned).
+escalation_objects = sa.Table(
+    "escalation_objects",
+    metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("document", JSON, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+)
+
+# Signed acknowledge/resolve links are single use: the nonces used, kept until they expire.
+used_link_nonces = sa.Table(
+    "used_link_nonces",
+    metadata,
+    sa.Column("nonce", sa.String(64), primary_key=True),
+    sa.Column("used_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+)
