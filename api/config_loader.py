@@ -89,6 +89,14 @@ def load_settings(
                     "(see `bounceback-hub config show`)"
                 )
                 continue
+            if len(error["loc"]) > 1:
+                # A key inside a section ([deployments], …): name it by its dotted path.
+                path = field + "".join(
+                    f"[{part}]" if isinstance(part, int) else f".{part}"
+                    for part in error["loc"][1:]
+                )
+                problems.append(f"{config_file} key '{path}': {error['msg']}")
+                continue
             where, value = _origin(field, flags, env, file_values, config_file)
             shown = "***" if field in SECRET_FIELDS else repr(value)
             problems.append(f"{where} = {shown}: {error['msg']}")
