@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -63,6 +64,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if run_migrations:
             await migrate(db)
+        stop_refresh = asyncio.Event()
+        async with db.read() as conn:
+            await hub.directories.load(conn)  # before intake: does escalation have policies?
+        refresh = asyncio.create_task(hub.directories.keep_fresh(db, clock, stop_refresh))
         hub.ingest.start()
         hub.scheduler.start()
         log.info("hub ready (%s store, process %s)", db.dialect, hub.scheduler.owner)
@@ -71,6 +76,8 @@ def create_app(
         finally:
             # In-flight requests have drained (uvicorn waits for them); finish queued work.
             await hub.ingest.close()
+            stop_refresh.set()
+            await refresh
             await hub.scheduler.stop()
             await db.dispose()
             log.info("hub stopped")

@@ -74,7 +74,12 @@ class Hub:
             db=db,
             clock=clock,
             credentials=Credentials(db, clock),
-            ingest=IngestQueue(db, clock, on_handoff=scheduler.wake),
+            ingest=IngestQueue(
+                db,
+                clock,
+                on_handoff=scheduler.wake,
+                escalates=lambda: settings.escalation_enabled and directories.has_policies,
+            ),
             scheduler=scheduler,
             incidents=IncidentActions(db, clock),
             agent_reports=AgentReports(db, clock, settings, scheduler),

@@ -7,8 +7,10 @@ changed (their count and highest revision), which one cheap query tells.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -16,11 +18,15 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bounceback.api.clock import Clock
 from bounceback.api.escalation.config import EscalationConfig
 from bounceback.api.escalation.models import Policy
 from bounceback.api.oncall.models import Person, Schedule, Team
 from bounceback.api.oncall.rotation import on_call
+from bounceback.api.store.db import Database
 from bounceback.api.store.tables import escalation_objects as objects
+
+log = logging.getLogger("bounceback.escalation")
 
 
 class Kind(StrEnum):
@@ -97,10 +103,17 @@ def build(config: EscalationConfig, rows: list[tuple[str, str, dict[str, Any]]])
 _SIGNATURE = sa.select(sa.func.count(), sa.func.max(objects.c.revision))
 
 
+REFRESH = timedelta(seconds=10)
+
+
 class Directories:
     def __init__(self, config: EscalationConfig) -> None:
         self._config = config
         self._cached: tuple[tuple[int, int | None], Directory] | None = None
+        # Whether any policy exists, as last seen: alert intake hands incidents to escalation
+        # only then (no work per batch on a hub that has no escalation set up). Kept fresh by
+        # every load and by ``keep_fresh`` (policies created on another replica).
+        self.has_policies = bool(config.policies)
 
     @property
     def config(self) -> EscalationConfig:
@@ -114,4 +127,14 @@ class Directories:
         rows = await conn.execute(sa.select(objects.c.kind, objects.c.id, objects.c.document))
         directory = build(self._config, [(r.kind, r.id, r.document) for r in rows])
         self._cached = (signature, directory)
+        self.has_policies = bool(directory.policies)
         return directory
+
+    async def keep_fresh(self, db: Database, clock: Clock, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                async with db.read() as conn:
+                    await self.load(conn)
+            except Exception:
+                log.exception("reading the escalation directory failed; trying again")
+            await clock.sleep_until(clock.now() + REFRESH, stop)

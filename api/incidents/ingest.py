@@ -69,9 +69,12 @@ class IngestQueue:
         *,
         max_batch: int = MAX_BATCH,
         on_handoff: Callable[[], None] | None = None,
+        escalates: Callable[[], bool] = lambda: False,
     ) -> None:
         self._db = db
-        # Called after a batch that handed incidents to escalation committed (wakes its worker).
+        # Whether incidents go to escalation (it is set up), asked once per batch; and what to
+        # call after a batch that handed some over committed (wakes the escalation worker).
+        self._escalates = escalates
         self._on_handoff = on_handoff
         self._clock = clock
         self._max_batch = max_batch
@@ -141,8 +144,10 @@ class IngestQueue:
     async def _write(self, batch: list[_Submission]) -> None:
         now = self._clock.now()
 
+        escalates = self._escalates()
+
         def apply(conn: sa.Connection) -> tuple[list[list[IntakeResult]], bool]:
-            return self._apply(conn, batch, now)
+            return self._apply(conn, batch, now, escalates)
 
         try:
             results, handed_off = await self._db.run_batch(apply)
@@ -166,7 +171,7 @@ class IngestQueue:
 
     @staticmethod
     def _apply(
-        conn: sa.Connection, batch: list[_Submission], now: datetime
+        conn: sa.Connection, batch: list[_Submission], now: datetime, escalates: bool
     ) -> tuple[list[list[IntakeResult]], bool]:
         """The whole batch in one transaction: synchronous, run by ``Database.run_batch``.
         Also says whether it handed incidents to escalation (opened, acknowledged, resolved)."""
@@ -269,6 +274,7 @@ class IngestQueue:
         store.update_many_now(conn, pending, alerts)
         store.insert_events_now(conn, event_rows)
         insert_many(conn, audit_log, audit_rows)
-        if opened or changed:
+        handed_off = escalates and bool(opened or changed)
+        if handed_off:
             handoff.batch_now(conn, opened, changed, "alert intake", now)
-        return results, bool(opened or changed)
+        return results, handed_off

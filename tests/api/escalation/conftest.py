@@ -3,12 +3,18 @@ every level, and channels that record what they were asked to send."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+import email
+import email.message
+import email.policy
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from bounceback.api.clock import FakeClock
 from bounceback.api.context import Hub
@@ -19,7 +25,9 @@ from bounceback.api.oncall.models import Person
 from bounceback.api.schema import Severity
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
+from bounceback.api.testing import free_port
 
+GUARD_S = 15  # a bound on waits for another thread or process, never reached when things work
 PEOPLE = ("ann", "bob", "cy", "dee", "eve")
 
 
@@ -152,3 +160,50 @@ async def rig_factory(db: Database, db_settings: HubSettings) -> AsyncIterator[R
 @pytest.fixture
 async def rig(rig_factory: RigFactory) -> EscalationRig:
     return await rig_factory()
+
+
+class MailSink:
+    """What a real SMTP server (aiosmtpd on loopback) received; ``refuse`` rejects recipients,
+    ``hold`` keeps the DATA command waiting (a message in flight that was never accepted)."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.refuse: set[str] = set()
+        self.hold = threading.Event()
+        self.holding = threading.Event()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        while self.hold.is_set():
+            self.holding.set()
+            await asyncio.sleep(0.01)
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(parsed, email.message.EmailMessage)
+        self.messages.append(parsed)
+        return "250 Message accepted"
+
+    async def wait_for(self, count: int) -> list[email.message.EmailMessage]:
+        """The messages once there are ``count`` (the server runs in its own thread)."""
+        async with asyncio.timeout(GUARD_S):
+            while len(self.messages) < count:  # noqa: ASYNC110 - filled by another thread
+                await asyncio.sleep(0.01)
+        return self.messages
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[MailSink, int]]:
+    sink = MailSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield sink, controller.port
+    finally:
+        sink.hold.clear()
+        controller.stop()
