@@ -28,3 +28,10 @@ def test_the_example_agent_config_is_valid() -> None:
 
 def test_the_example_hub_config_is_valid() -> None:
     assert load_settings(config_file=EXAMPLES / "hub.toml").bounceback_port == 4000
+
+
+def test_the_example_escalation_section_names_only_what_it_defines() -> None:
+    escalation = load_settings(config_file=EXAMPLES / "hub.toml").escalation
+    assert [p.id for p in escalation.policies] == ["production"]
+    assert {p.id for p in escalation.people} == {"ann", "bob", "cy"}
+    assert escalation.schedules[0].layers[0].people == ("ann", "bob")
