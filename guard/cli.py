@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from bounceback.guard.commands import split_command
-from bounceback.guard.context import Exit, GuardContext
+from bounceback.guard.context import Exit, GuardContext, Runtime
 from bounceback.guard.credentials import CredentialError, OidcCredential, StaticToken
 from bounceback.guard.durations import Duration
 from bounceback.guard.flow import finish, full, gate, start
@@ -181,6 +181,15 @@ def _api_url(explicit: str | None) -> str | None:
     return None
 
 
+# option: flag, environment variable, more than, at most (seconds; the hub's limits).
+_DURATION_LIMITS: dict[str, tuple[str, str, float | None, float | None]] = {
+    "poll_interval": ("--poll-interval", "BOUNCEBACK_POLL_INTERVAL", 0.0, None),
+    "watch_timeout": ("--watch-timeout", "BOUNCEBACK_WATCH_TIMEOUT", 0.0, None),
+    "stabilization": ("--stabilization", "BOUNCEBACK_STABILIZATION", None, 24 * 3600.0),
+    "monitoring": ("--monitoring", "BOUNCEBACK_MONITORING", None, 7 * 24 * 3600.0),
+}
+
+
 def _settings(options: dict[str, Any]) -> GuardSettings:
     if not options["hub_url"]:
         raise UsageProblem("--hub-url (or BOUNCEBACK_HUB_URL) is required")
@@ -194,9 +203,15 @@ def _settings(options: dict[str, Any]) -> GuardSettings:
             commands[name] = split_command(text, flag=flag) if text and text.strip() else None
         except ValueError as exc:
             raise UsageProblem(str(exc)) from None
+    for name, (flag, env, more_than, at_most) in _DURATION_LIMITS.items():
+        value = options[name]
+        if value is None:
+            continue
+        if more_than is not None and value <= more_than:
+            raise UsageProblem(f"{flag} (or {env}) must be more than {more_than:g} seconds")
+        if at_most is not None and value > at_most:
+            raise UsageProblem(f"{flag} (or {env}) must be at most {at_most / 3600:g} hours")
     poll = options["poll_interval"]
-    if poll <= 0:
-        raise UsageProblem("--poll-interval must be more than 0")
     minutes = {
         k: (options[k] / 60 if options[k] is not None else None)
         for k in ("stabilization", "monitoring")
@@ -231,7 +246,9 @@ def _settings(options: dict[str, Any]) -> GuardSettings:
     )
 
 
-def _connect_github(options: dict[str, Any], console: Console) -> DeploymentsApi | None:
+def _connect_github(
+    options: dict[str, Any], console: Console, runtime: Runtime
+) -> DeploymentsApi | None:
     token, repository = options["github_token"], options["repository"]
     if not (token and repository):
         console.info("GitHub deployments are not recorded: no GITHUB_TOKEN or GITHUB_REPOSITORY")
@@ -240,7 +257,12 @@ def _connect_github(options: dict[str, Any], console: Console) -> DeploymentsApi
     # PyGithub is imported only here: `--help` and the hub-only paths stay fast.
     from bounceback.guard.github import PyGithubDeployments
 
-    return PyGithubDeployments.connect(token, _api_url(options["github_api_url"]))
+    return PyGithubDeployments.connect(
+        token,
+        _api_url(options["github_api_url"]),
+        sleep=runtime.sleep,
+        pace_writes=runtime.pace_github_writes,
+    )
 
 
 def _credential(
@@ -263,14 +285,25 @@ def _credential(
 
 
 def _run(command: Callable[[GuardContext, dict[str, Any]], Exit], options: dict[str, Any]) -> None:
+    runtime = click.get_current_context().find_object(Runtime) or Runtime()
     console = Console.from_environ(os.environ)
     github: DeploymentsApi | None = None
     try:
         settings = _settings(options)
         credential = _credential(options, settings.hub_url, console)
-        github = _connect_github(options, console)
-        with HubClient(settings.hub_url, credential, attempts=options["hub_attempts"]) as hub:
-            ctx = GuardContext(settings=settings, hub=hub, console=console, github=github)
+        github = _connect_github(options, console, runtime)
+        with HubClient(
+            settings.hub_url, credential, attempts=options["hub_attempts"], sleep=runtime.sleep
+        ) as hub:
+            ctx = GuardContext(
+                settings=settings,
+                hub=hub,
+                console=console,
+                github=github,
+                runner=runtime.runner,
+                sleep=runtime.sleep,
+                monotonic=runtime.monotonic,
+            )
             code = command(ctx, options)
     except UsageProblem as exc:
         raise click.UsageError(console.scrub(str(exc))) from None

@@ -18,7 +18,7 @@ from bounceback.guard.hub_client import HubClient, HubError
 from bounceback.guard.settings import GuardSettings
 from bounceback.guard.workflow import Console
 
-__all__ = ["Exit", "GuardContext"]
+__all__ = ["Exit", "GuardContext", "Runtime"]
 
 
 class Exit(IntEnum):
@@ -26,6 +26,18 @@ class Exit(IntEnum):
     FAILED = 1  # blocked, rolled back, failed verdict, failed command
     USAGE = 2  # a flag or environment variable is missing or wrong
     HUB_UNREACHABLE = 3
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How the CLI waits, tells time and runs commands; tests pass fakes as click's ``obj``."""
+
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    runner: CommandRunner = field(default_factory=SubprocessRunner)
+    # PyGithub's pause between writes, as GitHub asks of API clients; tests against FakeGitHub
+    # turn it off.
+    pace_github_writes: bool = True
 
 
 @dataclass

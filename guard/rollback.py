@@ -109,20 +109,52 @@ def manual_rollback(ctx: GuardContext) -> RollbackNote:
         ctx.console.set_output("rollback-ref", known.version)
         return _perform(ctx, _Plan.of(known), s.github_deployment_id)
     target = s.need(s.target, "--target", "BOUNCEBACK_TARGET", "rollback")
-    if not s.rollback_command:
-        raise UsageProblem("rollback needs --rollback-command (or BOUNCEBACK_ROLLBACK_COMMAND)")
+    if not (s.rollback_command or s.rollback_workflow):
+        raise UsageProblem(
+            "rollback needs --rollback-command (or BOUNCEBACK_ROLLBACK_COMMAND), or "
+            "--rollback-workflow (or BOUNCEBACK_ROLLBACK_WORKFLOW)"
+        )
     reason = s.reason or f"manual rollback by {s.actor or 'bounceback-guard'}"
-    record = ctx.hub.rollback(
-        target,
-        RollbackRequest(reason=reason, environment=s.environment, to_version=s.rollback_ref),
-    )
+    record = _request_rollback(ctx, target, reason)
     ctx.console.info(f"the hub recorded rollback deployment {record.id} to {record.version}")
     ctx.console.set_output("rollback-ref", record.version)
+    plan = _Plan.of(record)
     github_id = None
     if record.rolls_back is not None:
         failed = ctx.hub.get(record.rolls_back).deployment
-        github_id = _github_rollback(ctx, _Plan.of(record), failed, reason)
-    return _perform(ctx, _Plan.of(record), github_id)
+        github_id = _github_rollback(ctx, plan, failed, reason)
+    if s.rollback_workflow and not s.rollback_command:
+        return _dispatch(ctx, plan, github_id)
+    return _perform(ctx, plan, github_id)
+
+
+def _request_rollback(ctx: GuardContext, target: str, reason: str) -> Deployment:
+    """``POST /{target}/rollback`` to the flag's version, else the hub's last good one, else
+    (when the hub knows none: 409) the last successful deployment on GitHub."""
+    s = ctx.settings
+
+    def ask(version: str | None) -> Deployment:
+        request = RollbackRequest(reason=reason, environment=s.environment, to_version=version)
+        return ctx.hub.rollback(target, request)
+
+    try:
+        return ask(s.rollback_ref)
+    except HubError as exc:
+        if exc.status != 409 or s.rollback_ref:
+            raise
+    version = None
+    if ctx.github is not None:
+        try:
+            version = ctx.github.last_successful_ref(ctx.repository, s.environment)
+        except GitHubError as exc:
+            ctx.console.warning(exc.message, title="Last good ref not found on GitHub")
+    if version is None:
+        raise UsageProblem(
+            f"neither the hub nor GitHub knows a good version of {target} in {s.environment}: "
+            "set --rollback-ref (or BOUNCEBACK_ROLLBACK_REF)"
+        )
+    ctx.console.info(f"the hub knows no good version; GitHub's last successful one is {version}")
+    return ask(version)
 
 
 @dataclass(frozen=True)
@@ -206,6 +238,8 @@ def _dispatch(ctx: GuardContext, plan: _Plan, github_id: int | None) -> Rollback
     if ctx.github is None:
         raise UsageProblem("--rollback-workflow needs --github-token and --repository")
     workflow_ref = s.rollback_workflow_ref or "main"
+    if plan.hub_id is not None:
+        ctx.console.set_output("rollback-deployment-id", str(plan.hub_id))
     inputs = {"ref": plan.version}
     if plan.hub_id is not None:
         inputs["deployment-id"] = str(plan.hub_id)

@@ -14,6 +14,7 @@ from bounceback.api.deployment_wire import (
     Deployment,
     DeploymentDetail,
     DeploymentState,
+    VerdictOutcome,
 )
 from bounceback.guard.context import Exit, GuardContext
 from bounceback.guard.github_types import DeploymentState as GitHubState
@@ -110,14 +111,16 @@ def conclude(ctx: GuardContext, detail: DeploymentDetail, github_id: int | None)
     rollback: RollbackNote | None = None
     code = Exit.OK
     if d.rollback_requested or d.state in (DeploymentState.FAILED, DeploymentState.ROLLED_BACK):
+        # A dry run never fails the job: what would have failed it is a warning (as at the gate).
+        annotate = ctx.console.warning if dry_run else ctx.console.error
         for metric in failing:
-            ctx.console.error(
+            annotate(
                 f"{metric.explanation} (baseline {number(metric.baseline)}, after deploy "
                 f"{number(metric.current)}, threshold {number(metric.threshold)})",
                 title=f"Deployment verdict: {metric.name} failed",
             )
         if not failing:
-            ctx.console.error(reason, title=f"Deployment {d.state.value}")
+            annotate(reason, title=f"Deployment {d.state.value}")
         ctx.github_status(github_id, GitHubState.FAILURE, reason, log_url=d.report_url)
         if dry_run:
             ctx.console.warning(
@@ -134,12 +137,19 @@ def conclude(ctx: GuardContext, detail: DeploymentDetail, github_id: int | None)
         )
         ctx.deactivate_superseded(d.environment, github_id)
     elif d.state == DeploymentState.INCONCLUSIVE:
-        ctx.console.warning(
-            f"{reason}. Inconclusive verdicts never roll back by themselves; have a look.",
-            title="Deployment verdict inconclusive",
+        # The judge ends "inconclusive" on too little evidence and on no data at all (nodata);
+        # neither rolls back, and each says which it was.
+        nodata = d.verdict is not None and d.verdict.outcome == VerdictOutcome.NODATA
+        label = "nodata" if nodata else "inconclusive"
+        advice = (
+            "nothing after the deploy could be compared with the baseline; check the health URLs "
+            "and hosts the hub watches"
+            if nodata
+            else "inconclusive verdicts never roll back by themselves; have a look"
         )
+        ctx.console.warning(f"{reason}. {advice}.", title=f"Deployment verdict {label}")
         ctx.github_status(
-            github_id, GitHubState.SUCCESS, f"inconclusive: {reason}", log_url=d.report_url
+            github_id, GitHubState.SUCCESS, f"{label}: {reason}", log_url=d.report_url
         )
     else:  # cancelled, or something newer than this guard
         ctx.console.error(
