@@ -50,10 +50,15 @@ def watch(ctx: GuardContext, deployment_id: int, github_id: int | None) -> Exit:
             log_url=detail.deployment.report_url,
         )
         final = follow(ctx, deployment_id)
-    except (HubError, WatchTimeout) as exc:
-        error = exc if isinstance(exc, HubError) else HubError(str(exc), status=None)
+    except WatchTimeout as exc:
+        # The hub answers but has not decided: not a hub error, so never failed open.
+        ctx.console.error(str(exc), title="No verdict in time")
+        ctx.github_status(github_id, GitHubState.ERROR, "not verified: no verdict in time")
+        ctx.console.set_output("verdict", "unknown")
+        return Exit.HUB_UNREACHABLE
+    except HubError as error:
         if not error.unreachable:
-            raise error from None
+            raise
         code = ctx.hub_down(error, what="the deployment was not verified")
         state = GitHubState.SUCCESS if code == Exit.OK else GitHubState.ERROR
         ctx.github_status(github_id, state, "not verified: the Bounceback hub was unreachable")
@@ -131,6 +136,12 @@ def conclude(ctx: GuardContext, detail: DeploymentDetail, github_id: int | None)
             if d.rollback_requested:
                 rollback = roll_back(ctx, d, reason)
             code = Exit.FAILED
+    elif d.state == DeploymentState.SUCCEEDED and dry_run:
+        # Nothing says the version was deployed: the GitHub deployment must not become the
+        # environment's last successful one (what rollbacks restore), nor retire the live one.
+        ctx.github_status(
+            github_id, GitHubState.INACTIVE, "dry run: would pass", log_url=d.report_url
+        )
     elif d.state == DeploymentState.SUCCEEDED:
         ctx.github_status(
             github_id, GitHubState.SUCCESS, "verified by Bounceback", log_url=d.report_url

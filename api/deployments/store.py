@@ -167,13 +167,17 @@ async def open_deployments(
 async def last_good_version(
     conn: AsyncConnection, target: str, environment: str, before_id: int | None
 ) -> str | None:
-    """The version of the latest deployment of the target that succeeded, before ``before_id``."""
+    """The version of the latest deployment of the target that succeeded, before ``before_id``.
+
+    Dry runs do not count: nothing says their version was deployed (a dry-run ``full`` runs no
+    deploy command), and a rollback must restore a version that really ran and passed."""
     query = (
         sa.select(deployments.c.version)
         .where(
             deployments.c.target == target,
             deployments.c.environment == environment,
             deployments.c.state == DeploymentState.SUCCEEDED.value,
+            deployments.c.dry_run.is_(False),
         )
         .order_by(deployments.c.id.desc())
         .limit(1)

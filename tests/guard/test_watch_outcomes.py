@@ -122,10 +122,47 @@ async def test_no_verdict_within_the_watch_timeout_exits_3(world: World) -> None
     assert run.outputs["verdict"] == "unknown"
     [error] = run.annotations("error")
     assert "no verdict on deployment" in error.message and "--watch-timeout" in error.message
+    assert error.properties["title"] == "No verdict in time"
     assert world.slept == [60.0] * 5
     assert (await world.deployment(run.outputs["deployment-id"]))["state"] == "stabilizing"
     [deployment] = world.github.deployments()
     assert world.github.statuses_of(deployment["id"])[-1] == "error"
+
+
+async def test_a_watch_timeout_is_not_failed_open_because_the_hub_answered(world: World) -> None:
+    run = await world.run(
+        "full",
+        *full(
+            world,
+            "v1",
+            stabilization="1h",
+            **{"watch-timeout": "5m", "poll-interval": "1m"},
+        ),
+        env={"BOUNCEBACK_FAIL_OPEN_ON_HUB_ERROR": "true"},
+    )
+
+    assert run.status == 3, run.log
+    [deployment] = world.github.deployments()
+    assert world.github.status_records(deployment["id"])[-1]["description"] == (
+        "not verified: no verdict in time"
+    )
+
+
+async def test_a_passing_dry_run_is_neither_githubs_nor_the_hubs_last_good_deployment(
+    world: World,
+) -> None:
+    await deployed_good(world, "v1")
+
+    run = await world.run("full", *full(world, "v2"), env={"BOUNCEBACK_DRY_RUN": "true"})
+
+    assert (run.status, run.outputs["verdict"]) == (0, "pass"), run.log
+    states = world.github_states()
+    assert states["deploy v2"][-1] == "inactive"
+    assert states["deploy v1"][-1] == "success"  # the live deployment stays active
+    deployment = await world.deployment(run.outputs["deployment-id"])
+    assert deployment["state"] == "succeeded"
+    nxt = await world.run("start", *world.flags(version="v3"))
+    assert (await world.deployment(nxt.outputs["deployment-id"]))["last_good_version"] == "v1"
 
 
 async def test_a_failed_deploy_command_fails_the_deployment_without_rolling_back(
