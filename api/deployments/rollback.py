@@ -4,7 +4,9 @@ A rollback request marks the deployment ``rollback_requested`` (who and why on i
 tracks the rollback as its own deployment (``kind=rollback``, ``rolls_back`` = the undone one),
 which whoever performs the rollback reports on with ``deployed`` / ``finish``. When the target
 declares ``rollback_workflow``, the hub also dispatches that GitHub workflow with the version to
-restore (``workflow_dispatch`` inputs ``version``, ``deployment_id``, ``rolls_back``, ``reason``).
+restore, with the same ``workflow_dispatch`` inputs as the guard's dispatch (``ref``,
+``deployment-id``, ``github-deployment-id``), so one rollback workflow serves both: GitHub refuses
+a dispatch whose inputs the workflow does not declare. The reason stays on the hub's timeline.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ async def request(engine: Engine, target: str, body: RollbackRequest, actor: str
     engine.scheduler.wake()
     workflow = engine.config.target(target).rollback_workflow
     if workflow is not None:
-        await _dispatch(engine, workflow, rollback, row, body.reason)
+        await _dispatch(engine, workflow, rollback)
     async with engine.db.read() as conn:
         return await lifecycle.view(engine, conn, await lifecycle.load(conn, rollback.id))
 
@@ -109,8 +111,6 @@ async def _dispatch(
     engine: Engine,
     workflow: RollbackWorkflow,
     rollback: DeploymentRow,
-    undone: DeploymentRow,
-    reason: str,
 ) -> None:
     """Start the workflow; its outcome goes on the rollback's timeline, never raises."""
     token = engine.settings.bounceback_github_token
@@ -119,10 +119,9 @@ async def _dispatch(
     body = {
         "ref": workflow.ref,
         "inputs": {
-            "version": rollback.version,
-            "deployment_id": str(rollback.id),
-            "rolls_back": str(undone.id),
-            "reason": reason[:1000],
+            "ref": rollback.version,
+            "deployment-id": str(rollback.id),
+            "github-deployment-id": "",  # the dispatched run records its own on GitHub
         },
     }
     details: dict[str, Any] = {"repository": workflow.repository, "workflow": workflow.workflow}

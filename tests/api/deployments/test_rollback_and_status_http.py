@@ -110,12 +110,13 @@ async def test_a_target_with_a_rollback_workflow_gets_it_dispatched(
             [dispatch] = github.dispatches
             assert (dispatch.repo, dispatch.workflow) == ("octo/app", "rb.yml")
             assert dispatch.ref == "main"
+            # The inputs the guard dispatches with too (examples/workflows/rollback.yml).
             assert dispatch.inputs == {
-                "version": "v1",
-                "deployment_id": str(rollback["id"]),
-                "rolls_back": str(bad),
-                "reason": "errors",
+                "ref": "v1",
+                "deployment-id": str(rollback["id"]),
+                "github-deployment-id": "",
             }
+            assert rollback["rolls_back"] == bad
             timeline = (await get(hub, f"/{rollback['id']}"))["timeline"]
             assert timeline[-1]["kind"] == "dispatched"
 
