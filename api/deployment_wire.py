@@ -124,6 +124,9 @@ class DeployedRequest(_Wire):
 
     succeeded: bool = True
     message: str = Field("", max_length=2048)
+    # The GitHub deployment created after ``track`` (it carries the hub's id in its payload);
+    # recorded when the deployment has none yet.
+    github_deployment_id: int | None = Field(None, gt=0)
 
 
 class FinishRequest(_Wire):

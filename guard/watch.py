@@ -42,7 +42,10 @@ def watch(ctx: GuardContext, deployment_id: int, github_id: int | None) -> Exit:
         detail = ctx.hub.get(deployment_id)
         if detail.deployment.state in (DeploymentState.REGISTERED, DeploymentState.DEPLOYING):
             message = f"GitHub deployment {github_id}" if github_id else ""
-            ctx.hub.deployed(deployment_id, DeployedRequest(succeeded=True, message=message))
+            ctx.hub.deployed(
+                deployment_id,
+                DeployedRequest(succeeded=True, message=message, github_deployment_id=github_id),
+            )
         ctx.github_status(
             github_id,
             GitHubState.IN_PROGRESS,

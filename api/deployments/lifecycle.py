@@ -208,6 +208,8 @@ async def deployed(
     now = engine.clock.now()
     async with engine.db.transaction() as conn:
         row = await load(conn, deployment_id, lock=True)
+        if request.github_deployment_id is not None and row.github_deployment_id is None:
+            await store.update(conn, row.id, {"github_deployment_id": request.github_deployment_id})
         outcome = "ok"
         if row.deployed_at is not None or row.terminal:
             outcome = "unchanged"  # a retried call: the first one counted

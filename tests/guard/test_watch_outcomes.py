@@ -161,6 +161,8 @@ async def test_a_passing_dry_run_is_neither_githubs_nor_the_hubs_last_good_deplo
     assert states["deploy v1"][-1] == "success"  # the live deployment stays active
     deployment = await world.deployment(run.outputs["deployment-id"])
     assert deployment["state"] == "succeeded"
+    # watch told the hub which GitHub deployment records this one
+    assert deployment["github_deployment_id"] == int(run.outputs["github-deployment-id"])
     nxt = await world.run("start", *world.flags(version="v3"))
     assert (await world.deployment(nxt.outputs["deployment-id"]))["last_good_version"] == "v1"
 
