@@ -12,7 +12,6 @@ from bounceback.api.deployment_wire import (
     DeploymentState,
     MetricVerdict,
     Verdict,
-    VerdictOutcome,
 )
 from bounceback.api.deployments import verdict as judged
 from bounceback.api.deployments.store import DeploymentRow
@@ -41,7 +40,7 @@ def metric(result: judged.MetricResult) -> MetricVerdict:
     return MetricVerdict(
         name=result.name,
         kind=result.kind.value,
-        outcome=VerdictOutcome(result.outcome.value),
+        outcome=result.outcome,
         explanation=result.explanation,
         baseline=_finite(result.baseline.value) if result.baseline else None,
         current=_finite(result.current.value) if result.current else None,
@@ -58,7 +57,7 @@ def metric(result: judged.MetricResult) -> MetricVerdict:
 
 def verdict(result: judged.Verdict, judged_at: datetime) -> Verdict:
     return Verdict(
-        outcome=VerdictOutcome(result.outcome.value),
+        outcome=result.outcome,
         look=result.look,
         max_looks=result.max_looks,
         explanation=result.explanation,

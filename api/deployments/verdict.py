@@ -8,14 +8,11 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bounceback.api.deployment_wire import VerdictOutcome
 from bounceback.api.deployments.sequential import Spending
 
-
-class Outcome(StrEnum):
-    PASS = "pass"  # noqa: S105 (a verdict, not a password)
-    FAIL = "fail"
-    INCONCLUSIVE = "inconclusive"
-    NODATA = "nodata"
+# The judge's outcomes are the wire's: pass | fail | inconclusive | nodata.
+Outcome = VerdictOutcome
 
 
 class MetricKind(StrEnum):
