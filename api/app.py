@@ -27,6 +27,8 @@ from bounceback.api.routes import (
     oncall,
     overview,
     self_healing,
+    slack,
+    twilio,
 )
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
@@ -46,6 +48,8 @@ ROUTES: list[BaseRoute] = [
     *deployments.routes,
     *escalation.routes,
     *oncall.routes,
+    *slack.routes,
+    *twilio.routes,
 ]
 
 

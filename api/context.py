@@ -26,6 +26,8 @@ from bounceback.api.notify import registry
 from bounceback.api.notify.dispatcher import Dispatcher
 from bounceback.api.notify.outbox import DELIVER
 from bounceback.api.notify.registry import ChannelRegistry
+from bounceback.api.notify.slack import REFRESH as SLACK_REFRESH
+from bounceback.api.notify.slack import SlackChannel
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
 from bounceback.api.work.scheduler import Scheduler
@@ -63,12 +65,15 @@ class Hub:
         deployments = Engine.build(settings, db, clock, scheduler)
         Watcher(deployments).register()
         directories = Directories(settings.escalation)
-        channels = registry.build(settings)
+        channels = registry.build(settings, db)
         escalator = Escalator(settings, clock, directories, channels)
         scheduler.register_transactional(handoff.SYNC, escalator.sync)
         scheduler.register_transactional(STEP, escalator.step)
         dispatcher = Dispatcher(db, clock, settings, directories, channels)
         scheduler.register(DELIVER, dispatcher.deliver)
+        slack = channels.channels.get("slack")
+        if isinstance(slack, SlackChannel):
+            scheduler.register(SLACK_REFRESH, slack.refresh)
         return cls(
             settings=settings,
             db=db,

@@ -20,6 +20,7 @@ from pydantic_settings import (
 
 from bounceback.api.deployments.config import DeploymentsConfig
 from bounceback.api.escalation.config import EscalationConfig
+from bounceback.api.notify.config import WebhookTarget
 
 
 class LogFormat(StrEnum):
@@ -90,6 +91,18 @@ class HubSettings(BaseSettings):
     slack_notifications_enabled: bool = True
     sms_notifications_enabled: bool = False
     phone_notifications_enabled: bool = False  # Twilio voice calls (critical incidents only)
+    # Channels' providers (docs/channels.md). Secrets also come from a file named by the same
+    # variable with _FILE appended (SLACK_BOT_TOKEN_FILE=/run/secrets/slack-bot-token).
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = Field("https://slack.com/api/", pattern=r"^https?://\S+$")
+    twilio_account_sid: str | None = Field(None, pattern=r"^AC[0-9a-fA-F]{32}$")
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = Field(None, pattern=r"^\+[1-9][0-9]{6,14}$")
+    twilio_api_url: str = Field("https://api.twilio.com", pattern=r"^https?://\S+$")
+    teams_webhook_url: SecretStr | None = None
+    # Outbound webhooks (hub.toml [[webhooks]]): JSON signed with HMAC-SHA256, per webhook.
+    webhooks: tuple[WebhookTarget, ...] = ()
 
     @field_validator("database_url")
     @classmethod
@@ -134,7 +147,16 @@ class HubSettings(BaseSettings):
         return tuple(sources)
 
 
-SECRET_FIELDS = frozenset({"database_url", "bounceback_github_token"})
+SECRET_FIELDS = frozenset(
+    {
+        "database_url",
+        "bounceback_github_token",
+        "slack_bot_token",
+        "slack_signing_secret",
+        "twilio_auth_token",
+        "teams_webhook_url",
+    }
+)
 
 
 def async_database_url(url: str) -> str:

@@ -12,8 +12,13 @@ import os
 from dataclasses import dataclass, field
 
 from bounceback.api.notify.channel import Channel
+from bounceback.api.notify.config import secret
 from bounceback.api.notify.email import EmailChannel
+from bounceback.api.notify.slack import SlackChannel
+from bounceback.api.notify.sms import SmsChannel
+from bounceback.api.notify.voice import VoiceChannel
 from bounceback.api.settings import HubSettings
+from bounceback.api.store.db import Database
 
 # Channel name -> the HubSettings switch that turns it on and off.
 SWITCHES = {
@@ -58,7 +63,9 @@ def _smtp_password(settings: HubSettings) -> str | None:
     return path.read_text().strip() if path is not None else None
 
 
-def build(settings: HubSettings) -> ChannelRegistry:
+def build(settings: HubSettings, db: Database | None = None) -> ChannelRegistry:
+    """Every channel whose provider is configured (its secrets are set); ``db`` lets Slack
+    find an incident's earlier messages to update them."""
     registry = ChannelRegistry()
 
     def enabled(name: str) -> bool:
@@ -67,4 +74,23 @@ def build(settings: HubSettings) -> ChannelRegistry:
     registry.register(
         EmailChannel(settings.escalation.smtp, _smtp_password(settings)), enabled=enabled("email")
     )
+    slack_token = secret(settings.slack_bot_token, "SLACK_BOT_TOKEN")
+    if slack_token:
+        slack = SlackChannel(
+            slack_token, api_url=settings.slack_api_url, public_url=settings.public_url, db=db
+        )
+        registry.register(slack, enabled=enabled("slack"))
+    twilio_token = secret(settings.twilio_auth_token, "TWILIO_AUTH_TOKEN")
+    sid, number = settings.twilio_account_sid, settings.twilio_from_number
+    if twilio_token and sid and number:
+        sms = SmsChannel(sid, twilio_token, number, api_url=settings.twilio_api_url)
+        registry.register(sms, enabled=enabled("sms"))
+        phone = VoiceChannel(
+            sid,
+            twilio_token,
+            number,
+            public_url=settings.public_url,
+            api_url=settings.twilio_api_url,
+        )
+        registry.register(phone, enabled=enabled("phone"))
     return registry
