@@ -74,6 +74,7 @@ def create_app(
         refresh = asyncio.create_task(hub.directories.keep_fresh(db, clock, stop_refresh))
         hub.ingest.start()
         hub.scheduler.start()
+        await hub.degradation.start()
         log.info("hub ready (%s store, process %s)", db.dialect, hub.scheduler.owner)
         try:
             yield

@@ -14,6 +14,7 @@ from bounceback.api.auth import deployer
 from bounceback.api.auth.oidc import GitHubOidcVerifier, OidcTrust
 from bounceback.api.auth.store import Credentials
 from bounceback.api.clock import Clock
+from bounceback.api.degradation.engine import DegradationEngine
 from bounceback.api.deployments.engine import Engine
 from bounceback.api.deployments.watcher import Watcher
 from bounceback.api.escalation import handoff
@@ -54,6 +55,7 @@ class Hub:
     escalator: Escalator
     escalation: EscalationActions
     dispatcher: Dispatcher
+    degradation: DegradationEngine
 
     @classmethod
     def build(cls, settings: HubSettings, db: Database, clock: Clock) -> Hub:
@@ -64,6 +66,9 @@ class Hub:
         signal = CommandSignal()
         deployments = Engine.build(settings, db, clock, scheduler)
         Watcher(deployments).register()
+        degradation = DegradationEngine(settings, db, clock, scheduler)
+        degradation.register()
+        deployments.degradation = degradation
         directories = Directories(settings.escalation)
         channels = registry.build(settings, db)
         escalator = Escalator(settings, clock, directories, channels)
@@ -99,4 +104,5 @@ class Hub:
             escalator=escalator,
             escalation=EscalationActions(db, clock, escalator),
             dispatcher=dispatcher,
+            degradation=degradation,
         )

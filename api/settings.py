@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bounceback.api.degradation.config import DegradationConfig
 from bounceback.api.deployments.config import DeploymentsConfig
 from bounceback.api.escalation.config import EscalationConfig
 from bounceback.api.notify.config import WebhookTarget
@@ -64,6 +65,8 @@ class HubSettings(BaseSettings):
     # Graceful Degradation (seconds)
     degradation_enabled: bool = True
     degradation_check_interval: float = Field(30, gt=0)
+    # hub.toml's [degradation] section: services, rules, the hold period (docs/degradation.md)
+    degradation: DegradationConfig = Field(default_factory=DegradationConfig)
     # Incident Escalation
     escalation_enabled: bool = True
     l1_timeout_minutes: float = Field(15, gt=0)

@@ -442,3 +442,32 @@ used_link_nonces = sa.Table(
     sa.Column("used_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
 )
+
+# Graceful degradation: each configured rule's state (rules themselves live in hub.toml) and the
+# history of its changes.
+degradation_rules = sa.Table(
+    "degradation_rules",
+    metadata,
+    sa.Column("rule_id", sa.String(64), primary_key=True),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("mode", sa.String(16)),  # auto | manual while active
+    sa.Column("since", UtcDateTime),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(200)),
+    sa.Column("clear_since", UtcDateTime),  # conditions clear since: the hold period runs
+    sa.Column("suppressed", sa.Boolean, nullable=False),  # reverted by hand while met
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+degradation_events = sa.Table(
+    "degradation_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("rule_id", sa.String(64), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("change", sa.String(16), nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Index("ix_degradation_events_rule_id_at", "rule_id", "at"),
+)
