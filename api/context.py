@@ -70,7 +70,7 @@ class Hub:
         degradation.register()
         deployments.degradation = degradation
         directories = Directories(settings.escalation)
-        channels = registry.build(settings, db)
+        channels = registry.build(settings, db, clock)
         escalator = Escalator(settings, clock, directories, channels)
         scheduler.register_transactional(handoff.SYNC, escalator.sync)
         scheduler.register_transactional(STEP, escalator.step)

@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from bounceback.api.clock import Clock, SystemClock
 from bounceback.api.notify.channel import Channel
-from bounceback.api.notify.config import secret
+from bounceback.api.notify.config import secret, webhook_secret
 from bounceback.api.notify.email import EmailChannel
 from bounceback.api.notify.slack import SlackChannel
 from bounceback.api.notify.sms import SmsChannel
+from bounceback.api.notify.teams import TeamsChannel
 from bounceback.api.notify.voice import VoiceChannel
+from bounceback.api.notify.webhook import WebhookChannel
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
 
@@ -63,7 +66,9 @@ def _smtp_password(settings: HubSettings) -> str | None:
     return path.read_text().strip() if path is not None else None
 
 
-def build(settings: HubSettings, db: Database | None = None) -> ChannelRegistry:
+def build(
+    settings: HubSettings, db: Database | None = None, clock: Clock | None = None
+) -> ChannelRegistry:
     """Every channel whose provider is configured (its secrets are set); ``db`` lets Slack
     find an incident's earlier messages to update them."""
     registry = ChannelRegistry()
@@ -93,4 +98,10 @@ def build(settings: HubSettings, db: Database | None = None) -> ChannelRegistry:
             api_url=settings.twilio_api_url,
         )
         registry.register(phone, enabled=enabled("phone"))
+    teams_url = secret(settings.teams_webhook_url, "TEAMS_WEBHOOK_URL")
+    if teams_url:
+        registry.register(TeamsChannel(teams_url))
+    if settings.webhooks:
+        targets = [(target, webhook_secret(target)) for target in settings.webhooks]
+        registry.register(WebhookChannel(targets, clock or SystemClock()))
     return registry
