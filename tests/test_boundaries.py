@@ -25,6 +25,7 @@ def loaded_after(module: str) -> set[str]:
         ("bounceback.agent", HUB_ONLY | {"github"}),
         ("bounceback.agent.cli", HUB_ONLY | {"github"}),
         ("bounceback.agent.breaker", HUB_ONLY | {"github", "psutil", "httpx", "pydantic"}),
+        ("bounceback.agent.openfeature_provider", HUB_ONLY | {"github", "psutil", "pydantic"}),
         ("bounceback.guard", HUB_ONLY | {"psutil"}),
         ("bounceback.api", HUB_ONLY | {"github", "psutil"}),
         ("bounceback.api.schema", HUB_ONLY | {"github", "psutil"}),

@@ -204,3 +204,16 @@ class DegradationEngine:
         ]
         level = highest([rule.level for rule in active])
         return Degradation(level, tuple(rule.id for rule in active if rule.level == level))
+
+    async def summary(self, conn: AsyncConnection) -> dict[str, object]:
+        """The overview's entry: on or off, the level, how many rules are active."""
+        shot = await self.snapshot(conn)
+        states = await store.states(conn)
+        return {
+            "status": "running" if shot.enabled else "disabled",
+            "level": shot.level.value,
+            "rules": len(self.config.rules),
+            "active_rules": sum(
+                1 for rule in self.config.rules if states.get(rule.id, RuleState()).active
+            ),
+        }

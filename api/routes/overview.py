@@ -21,6 +21,7 @@ async def overview(hub: Hub) -> dict[str, Any]:
         incident_counts = await queries.counts(conn)
         work_counts = await queue.counts(conn)
         agent_counts = await summaries.overview_counts(conn, hub.settings)
+        degradation = await hub.degradation.summary(conn)
     now = hub.clock.now()
     return {
         "generated_at": now.isoformat(),
@@ -48,6 +49,7 @@ async def overview(hub: Hub) -> dict[str, Any]:
                 "completed_since_start": hub.scheduler.completed,
             },
             **agent_counts,
+            "degradation": degradation,
         },
         "settings": {
             "auto_recovery_enabled": hub.settings.auto_recovery_enabled,
