@@ -35,3 +35,10 @@ def test_the_example_escalation_section_names_only_what_it_defines() -> None:
     assert [p.id for p in escalation.policies] == ["production"]
     assert {p.id for p in escalation.people} == {"ann", "bob", "cy"}
     assert escalation.schedules[0].layers[0].people == ("ann", "bob")
+
+
+def test_the_example_degradation_rules_are_valid() -> None:
+    degradation = load_settings(config_file=EXAMPLES / "hub.toml").degradation
+    assert [rule.id for rule in degradation.rules] == ["checkout-db-down", "memory-pressure"]
+    assert degradation.services["checkout"] == ("web-1", "web-2", "web-3", "web-4")
+    assert degradation.hold(degradation.rules[1]) == 600

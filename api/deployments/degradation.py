@@ -1,10 +1,11 @@
 """The gate's seam to graceful degradation.
 
-The hub has no degradation store yet (the degradation engine is still to come). The gate asks a
-``DegradationSource`` for the target's current level; ``NoDegradation`` answers "unknown", and
-the gate then neither blocks nor claims the target is healthy: it says nothing about
-degradation. When the degradation engine lands, it provides a source reading its own store and
-``Engine.degradation`` is set to it; nothing else in the gate changes.
+The gate asks a ``DegradationSource`` for the target's current level. In the hub that is the
+degradation engine (``api/degradation/engine.py``, set as ``Engine.degradation`` when the hub is
+built): the highest level of the active rules for the target's service or the whole fleet, and
+normal while degradation is disabled. ``NoDegradation`` answers "unknown" (the gate then neither
+blocks nor claims the target is healthy) and ``FixedDegradation`` gives fixed answers, for tests
+of the gate on its own.
 """
 
 from __future__ import annotations
