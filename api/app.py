@@ -28,6 +28,7 @@ from bounceback.api.routes import (
     ofrep,
     oncall,
     overview,
+    recovery,
     self_healing,
     slack,
     twilio,
@@ -41,6 +42,7 @@ log = logging.getLogger("bounceback.hub")
 ROUTES: list[BaseRoute] = [
     *health.routes,
     *overview.routes,
+    *recovery.routes,
     *alerts.routes,
     *incidents.routes,
     *audit.routes,
@@ -78,6 +80,7 @@ def create_app(
         refresh = asyncio.create_task(hub.directories.keep_fresh(db, clock, stop_refresh))
         hub.ingest.start()
         hub.scheduler.start()
+        await hub.recovery.start()
         await hub.degradation.start()
         log.info("hub ready (%s store, process %s)", db.dialect, hub.scheduler.owner)
         try:

@@ -29,6 +29,8 @@ from bounceback.api.notify.outbox import DELIVER
 from bounceback.api.notify.registry import ChannelRegistry
 from bounceback.api.notify.slack import REFRESH as SLACK_REFRESH
 from bounceback.api.notify.slack import SlackChannel
+from bounceback.api.recovery.engine import RecoveryEngine
+from bounceback.api.recovery.hubsteps import HubSteps, deployment_rollback
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
 from bounceback.api.work.scheduler import Scheduler
@@ -56,6 +58,7 @@ class Hub:
     escalation: EscalationActions
     dispatcher: Dispatcher
     degradation: DegradationEngine
+    recovery: RecoveryEngine
 
     @classmethod
     def build(cls, settings: HubSettings, db: Database, clock: Clock) -> Hub:
@@ -69,6 +72,10 @@ class Hub:
         degradation = DegradationEngine(settings, db, clock, scheduler)
         degradation.register()
         deployments.degradation = degradation
+        recovery = RecoveryEngine(
+            settings, db, clock, scheduler, HubSteps(rollback=deployment_rollback(deployments))
+        )
+        recovery.register()
         directories = Directories(settings.escalation)
         channels = registry.build(settings, db, clock)
         escalator = Escalator(settings, clock, directories, channels)
@@ -92,7 +99,7 @@ class Hub:
             ),
             scheduler=scheduler,
             incidents=IncidentActions(db, clock),
-            agent_reports=AgentReports(db, clock, settings, scheduler),
+            agent_reports=AgentReports(db, clock, settings, scheduler, recovery),
             agent_commands=CommandDelivery(db, clock, signal),
             fleet=FleetActions(db, clock, signal),
             deployments=deployments,
@@ -105,4 +112,5 @@ class Hub:
             escalation=EscalationActions(db, clock, escalator),
             dispatcher=dispatcher,
             degradation=degradation,
+            recovery=recovery,
         )

@@ -22,6 +22,7 @@ from bounceback.api.degradation.config import DegradationConfig
 from bounceback.api.deployments.config import DeploymentsConfig
 from bounceback.api.escalation.config import EscalationConfig
 from bounceback.api.notify.config import WebhookTarget
+from bounceback.api.recovery.models import RecoveryConfig
 
 
 class LogFormat(StrEnum):
@@ -58,6 +59,8 @@ class HubSettings(BaseSettings):
     auto_recovery_enabled: bool = True
     max_concurrent_recoveries: int = Field(5, ge=1)
     global_cooldown_minutes: float = Field(5, ge=0)
+    # hub.toml's [recovery] section: [[recovery.actions]] (docs/recovery.md)
+    recovery: RecoveryConfig = Field(default_factory=RecoveryConfig)
     # Circuit Breaker (the recovery timeout is in milliseconds, as in the seed)
     circuit_breaker_failure_threshold: int = Field(5, ge=1)
     circuit_breaker_recovery_timeout: int = Field(60000, ge=0)

@@ -32,6 +32,7 @@ from bounceback.api.agents.commands import CommandState
 from bounceback.api.agents.store import AgentRow
 from bounceback.api.agents.validate import clean, jsonable, utc
 from bounceback.api.clock import Clock
+from bounceback.api.recovery.engine import RecoveryEngine
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
 from bounceback.api.work.scheduler import Scheduler
@@ -48,8 +49,14 @@ class _Applied:
 
 class AgentReports:
     def __init__(
-        self, db: Database, clock: Clock, settings: HubSettings, scheduler: Scheduler
+        self,
+        db: Database,
+        clock: Clock,
+        settings: HubSettings,
+        scheduler: Scheduler,
+        recovery: RecoveryEngine | None = None,
     ) -> None:
+        self._recovery = recovery
         self._db = db
         self._clock = clock
         self._settings = settings
@@ -66,6 +73,10 @@ class AgentReports:
                 assert agent is not None
             fresh = await store.insert_events(conn, agent_id, report.events, now)
             applied = await self._apply(conn, agent, fresh, now)
+            recoveries: list[int] = []
+            if self._recovery is not None and "last_metrics" in applied.values:
+                metrics = applied.values["last_metrics"]
+                recoveries = await self._recovery.on_sample(conn, agent_id, metrics, now)
             if report.breakers:
                 known = await breakers.stored_states(conn, agent_id)
                 await breakers.replace(conn, agent_id, report.breakers, now, known)
@@ -105,7 +116,7 @@ class AgentReports:
                     "commands": [command.id for command in handed],
                 },
             )
-        if needs_check:
+        if needs_check or recoveries:
             self._scheduler.wake()  # the check is visible only now that it is committed
         return ReportAck(
             accepted=len(fresh),

@@ -185,8 +185,8 @@ PREDEFINED: tuple[RecoveryAction, ...] = (
         severity=Severity.CRITICAL,
         conditions=Conditions(alerts=AlertMatchers(labels={"alert": "deployment_failed"})),
         actions=Steps(
-            # "{service}" is the incident's service: the deployment target to roll back.
-            immediate=[Step(type=StepType.DEPLOYMENT_ROLLBACK, target="{service}")],
+            # "{target}" is the incident's host label, else its service: the deployment target.
+            immediate=[Step(type=StepType.DEPLOYMENT_ROLLBACK, target="{target}")],
         ),
         max_retries=1,
         cooldown_period=30,

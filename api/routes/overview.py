@@ -13,6 +13,7 @@ from bounceback.api.auth.guard import require
 from bounceback.api.auth.roles import Role
 from bounceback.api.context import Hub
 from bounceback.api.incidents import queries
+from bounceback.api.recovery import operations as recovery
 from bounceback.api.work import queue
 
 
@@ -22,6 +23,7 @@ async def overview(hub: Hub) -> dict[str, Any]:
         work_counts = await queue.counts(conn)
         agent_counts = await summaries.overview_counts(conn, hub.settings)
         degradation = await hub.degradation.summary(conn)
+    recovery_status = await recovery.status(hub.recovery)
     now = hub.clock.now()
     return {
         "generated_at": now.isoformat(),
@@ -49,6 +51,10 @@ async def overview(hub: Hub) -> dict[str, Any]:
                 "completed_since_start": hub.scheduler.completed,
             },
             **agent_counts,
+            "recovery": {
+                "status": "running" if hub.scheduler.alive else "stopped",
+                **recovery_status,
+            },
             "degradation": degradation,
         },
         "settings": {

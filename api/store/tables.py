@@ -471,3 +471,62 @@ degradation_events = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     sa.Index("ix_degradation_events_rule_id_at", "rule_id", "at"),
 )
+
+# Recovery actions created through the API (hub.toml's are in the configuration).
+recovery_actions = sa.Table(
+    "recovery_actions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("document", JSON, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+)
+
+# One row per try of a recovery action on a target; an episode is its tries (same episode_id).
+recovery_attempts = sa.Table(
+    "recovery_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("action_id", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(255), nullable=False),
+    sa.Column("host", sa.String(255)),
+    sa.Column(
+        "incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="SET NULL"), index=True
+    ),
+    sa.Column("episode_id", sa.Integer),
+    sa.Column("episode_started_at", UtcDateTime, nullable=False),
+    sa.Column("try_number", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("triggered_by", sa.String(200), nullable=False),
+    sa.Column("action", JSON, nullable=False),  # the action as it was when the try began
+    sa.Column("steps", JSON, nullable=False),  # each issued step and its outcome
+    sa.Column("before", JSON, nullable=False),
+    sa.Column("after", JSON),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("phase_started_at", UtcDateTime, nullable=False),
+    sa.Column("step_deadline", UtcDateTime),
+    sa.Column("finished_at", UtcDateTime),
+    # One open attempt per (action, target): two replicas cannot both start one.
+    sa.Index(
+        "uq_recovery_attempts_open_pair",
+        "action_id",
+        "target",
+        unique=True,
+        sqlite_where=sa.text("state IN ('pending', 'running', 'verifying')"),
+        postgresql_where=sa.text("state IN ('pending', 'running', 'verifying')"),
+    ),
+    sa.Index("ix_recovery_attempts_state", "state"),
+    sa.Index("ix_recovery_attempts_target_created_at", "target", "created_at"),
+    sa.Index("ix_recovery_attempts_finished_at", "finished_at"),
+)
+
+# Metric thresholds being held, per (action, host): when the breach began.
+recovery_breaches = sa.Table(
+    "recovery_breaches",
+    metadata,
+    sa.Column("action_id", sa.String(64), primary_key=True),
+    sa.Column("host", sa.String(255), primary_key=True),
+    sa.Column("since", UtcDateTime, nullable=False),
+)
