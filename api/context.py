@@ -98,7 +98,7 @@ class Hub:
                 escalates=lambda: settings.escalation_enabled and directories.has_policies,
             ),
             scheduler=scheduler,
-            incidents=IncidentActions(db, clock),
+            incidents=IncidentActions(db, clock, on_handoff=scheduler.wake),
             agent_reports=AgentReports(db, clock, settings, scheduler, recovery),
             agent_commands=CommandDelivery(db, clock, signal),
             fleet=FleetActions(db, clock, signal),

@@ -19,7 +19,7 @@ from bounceback.api.escalation.directory import Directories, Directory
 from bounceback.api.escalation.engine import Status, StepState, advance
 from bounceback.api.escalation.models import route_incident, snapshot
 from bounceback.api.escalation.store import EscalationRow, IncidentView
-from bounceback.api.notify import outbox
+from bounceback.api.notify import outbox, slack
 from bounceback.api.notify.channel import Purpose
 from bounceback.api.notify.registry import ChannelRegistry
 from bounceback.api.schema import IncidentState
@@ -27,6 +27,8 @@ from bounceback.api.settings import HubSettings
 from bounceback.api.work import queue
 from bounceback.api.work.queue import WorkItem
 from bounceback.api.work.scheduler import Outcome
+
+_REFRESHED_BY_CALLER = frozenset({"slack", "sms", "phone"})
 
 STEP = "escalation.step"
 ACTOR = "escalation"
@@ -222,6 +224,16 @@ class Escalator:
             )
             message = f"escalation stopped: acknowledged by {who} via {via or 'api'}"
             await self._note(conn, incident_id, message, now, {"by": who, "via": via or "api"})
+            if via not in _REFRESHED_BY_CALLER and "slack" in self._channels.channels:
+                # Acknowledged outside Slack (API, dashboard, email link, the alert source): the
+                # Slack messages show it too. Slack, SMS and voice schedule their own refresh.
+                await slack.schedule_refresh(
+                    conn,
+                    incident_id,
+                    f"Acknowledged by {who} via {via or 'api'}.",
+                    now=now,
+                    key=f"ack:{escalation.step}",
+                )
         else:
             return
         await store.update(conn, incident_id, values)

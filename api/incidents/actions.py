@@ -24,9 +24,13 @@ Decision = Callable[[IncidentSnapshot, datetime], Change]
 
 
 class IncidentActions:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, *, on_handoff: Callable[[], None] | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
+        # Called after a change that escalation must follow committed (wakes its worker).
+        self._on_handoff = on_handoff
 
     async def acknowledge(self, incident_id: int, actor: str) -> None:
         await self._act(
@@ -47,6 +51,7 @@ class IncidentActions:
         now = self._clock.now()
         target = f"incident:{incident_id}"
         refusal: str | None = None
+        handed_off = False
         async with self._db.transaction() as conn:
             current = await store.snapshot(conn, incident_id)
             if current is None:
@@ -62,6 +67,7 @@ class IncidentActions:
                     await store.insert_events(conn, store.event_rows(incident_id, change, now))
                     if change.state != current.state:
                         await handoff.changed(conn, incident_id, now=now)
+                        handed_off = True
                     outcome = "ok"
             details = {"reason": refusal} if refusal else None
             await audit.record(
@@ -73,6 +79,8 @@ class IncidentActions:
                 outcome=outcome,
                 details=details,
             )
+        if handed_off and self._on_handoff is not None:
+            self._on_handoff()
         if current is None:
             raise NotFound(f"incident {incident_id} does not exist")
         if refusal is not None:

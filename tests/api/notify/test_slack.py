@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from bounceback.api.auth.roles import Role
 from bounceback.api.notify import slack_blocks
 from bounceback.api.notify.slack import slack_error
 from tests.api.notify.conftest import ChannelHub, ChannelHubFactory
@@ -52,6 +53,28 @@ async def test_a_page_posts_blocks_and_a_signed_button_acknowledges_and_updates_
     reply = next(c.body for c in slack.of("chat.postMessage") if "thread_ts" in c.body)
     assert reply["thread_ts"] == "1767225600.000001"
     assert reply["text"] == "Acknowledged by Ann via slack."
+
+
+async def test_an_acknowledgement_through_the_api_updates_the_slack_message_too(
+    channel_hub: ChannelHub,
+) -> None:
+    hub, slack = channel_hub, channel_hub.slack
+    incident_id = await hub.page()
+    # The page is out and its message id recorded: what the Slack update finds the message by.
+    await hub.wait_for_timeline(incident_id, "page to ann by slack: sent")
+
+    response = await hub.hub.client.post(
+        f"/api/incidents/{incident_id}/acknowledge", headers=hub.hub.auth(Role.OPERATOR)
+    )
+    assert response.status_code == 200, response.text
+
+    await slack.wait_for(lambda s: bool(s.of("chat.update")))
+    update = slack.of("chat.update")[0].body
+    [actions] = [b for b in update["blocks"] if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions["elements"]] == ["resolve", "silence_1h"]
+    await slack.wait_for(lambda s: any("thread_ts" in c.body for c in s.of("chat.postMessage")))
+    reply = next(c.body for c in slack.of("chat.postMessage") if "thread_ts" in c.body)
+    assert reply["text"] == "Acknowledged by token:test-operator via api."
 
 
 async def test_bad_signatures_stale_timestamps_and_replays_get_401_and_change_nothing(
