@@ -83,18 +83,19 @@ def load_settings(
         problems = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "?"
+            # A key inside a section ([deployments], [[escalation.people]], …): its dotted path.
+            path = field + "".join(
+                f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"][1:]
+            )
             if error["type"] == "extra_forbidden":
-                problems.append(
-                    f"{config_file}: unknown key '{field}'; expected one of the documented keys "
-                    "(see `bounceback-hub config show`)"
+                expected = (
+                    "the keys documented for that section"
+                    if len(error["loc"]) > 1
+                    else "one of the documented keys (see `bounceback-hub config show`)"
                 )
+                problems.append(f"{config_file}: unknown key '{path}'; expected {expected}")
                 continue
             if len(error["loc"]) > 1:
-                # A key inside a section ([deployments], …): name it by its dotted path.
-                path = field + "".join(
-                    f"[{part}]" if isinstance(part, int) else f".{part}"
-                    for part in error["loc"][1:]
-                )
                 problems.append(f"{config_file} key '{path}': {error['msg']}")
                 continue
             where, value = _origin(field, flags, env, file_values, config_file)

@@ -121,6 +121,19 @@ def test_a_file_error_names_the_key(tmp_path: Path) -> None:
     assert "unknown key 'no_such_setting'" in text
 
 
+def test_an_unknown_key_inside_a_section_is_named_by_its_dotted_path(tmp_path: Path) -> None:
+    config = tmp_path / "hub.toml"
+    config.write_text(
+        '[[escalation.people]]\nid = "ann"\nname = "Ann"\nslack_usr = "U1"\n'
+        '[deployments]\nprobe_interval_seconds = "often"\n'
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config_file=config)
+    text = "\n".join(raised.value.problems)
+    assert "unknown key 'escalation.people[0].slack_usr'" in text
+    assert "key 'deployments.probe_interval_seconds'" in text
+
+
 def test_a_broken_toml_file_is_reported_with_its_position(tmp_path: Path) -> None:
     config = tmp_path / "hub.toml"
     config.write_text("port = = 3\n")
