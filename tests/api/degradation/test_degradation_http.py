@@ -7,6 +7,7 @@ import pytest
 
 from bounceback.api.auth.roles import Role
 from bounceback.api.clock import FakeClock
+from bounceback.api.degradation.recovery_step import RecoveryDegradation
 from tests.api.degradation.conftest import HOSTS, Fleet, HubFactory, advance, features, viewer
 
 pytestmark = pytest.mark.anyio
@@ -169,3 +170,17 @@ async def test_ofrep_bulk_and_single_evaluation(degradation_hub: HubFactory) -> 
         )
         assert bad.status_code == 400
         assert bad.json()["errorCode"] == "INVALID_CONTEXT"
+
+
+async def test_a_recovery_step_activates_a_rule_until_reverted_by_hand(
+    degradation_hub: HubFactory, clock: FakeClock
+) -> None:
+    async with degradation_hub() as hub:
+        step = RecoveryDegradation(hub.hub.degradation)
+        await step.activate("read-only", reason="recovery high-memory on web-1", actor="recovery:7")
+        await step.activate("read-only", reason="again", actor="recovery:7")  # idempotent
+        await advance(hub, clock, 300)
+        body = (await features(hub)).json()
+        assert body["level"] == "minimal"
+        [rule] = (await hub.client.get(f"{PREFIX}/active", headers=viewer(hub))).json()["items"]
+        assert (rule["state"]["mode"], rule["state"]["actor"]) == ("manual", "recovery:7")
