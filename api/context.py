@@ -15,6 +15,7 @@ from bounceback.api.auth.oidc import GitHubOidcVerifier, OidcTrust
 from bounceback.api.auth.store import Credentials
 from bounceback.api.clock import Clock
 from bounceback.api.degradation.engine import DegradationEngine
+from bounceback.api.degradation.recovery_step import RecoveryDegradation
 from bounceback.api.deployments.engine import Engine
 from bounceback.api.deployments.watcher import Watcher
 from bounceback.api.escalation import handoff
@@ -72,9 +73,11 @@ class Hub:
         degradation = DegradationEngine(settings, db, clock, scheduler)
         degradation.register()
         deployments.degradation = degradation
-        recovery = RecoveryEngine(
-            settings, db, clock, scheduler, HubSteps(rollback=deployment_rollback(deployments))
+        hub_steps = HubSteps(
+            degradation=RecoveryDegradation(degradation),
+            rollback=deployment_rollback(deployments),
         )
+        recovery = RecoveryEngine(settings, db, clock, scheduler, hub_steps)
         recovery.register()
         directories = Directories(settings.escalation)
         channels = registry.build(settings, db, clock)
