@@ -25,6 +25,7 @@ from bounceback.api.routes import (
     escalation,
     health,
     incidents,
+    metrics,
     ofrep,
     oncall,
     overview,
@@ -41,6 +42,7 @@ log = logging.getLogger("bounceback.hub")
 
 ROUTES: list[BaseRoute] = [
     *health.routes,
+    *metrics.routes,
     *overview.routes,
     *recovery.routes,
     *alerts.routes,

@@ -24,6 +24,7 @@ from bounceback.api.escalation.directory import Directories
 from bounceback.api.escalation.steps import STEP, Escalator
 from bounceback.api.incidents.actions import IncidentActions
 from bounceback.api.incidents.ingest import IngestQueue
+from bounceback.api.metrics.events import HubMetrics
 from bounceback.api.notify import registry
 from bounceback.api.notify.dispatcher import Dispatcher
 from bounceback.api.notify.outbox import DELIVER
@@ -60,6 +61,7 @@ class Hub:
     dispatcher: Dispatcher
     degradation: DegradationEngine
     recovery: RecoveryEngine
+    metrics: HubMetrics
 
     @classmethod
     def build(cls, settings: HubSettings, db: Database, clock: Clock) -> Hub:
@@ -83,7 +85,8 @@ class Hub:
         channels = registry.build(settings, db, clock)
         escalator = Escalator(settings, clock, directories, channels)
         scheduler.register_transactional(handoff.SYNC, escalator.sync)
-        scheduler.register_transactional(STEP, escalator.step)
+        metrics = HubMetrics(clock)
+        scheduler.register_transactional(STEP, metrics.timed_step(escalator.step))
         dispatcher = Dispatcher(db, clock, settings, directories, channels)
         scheduler.register(DELIVER, dispatcher.deliver)
         slack = channels.channels.get("slack")
@@ -116,4 +119,5 @@ class Hub:
             dispatcher=dispatcher,
             degradation=degradation,
             recovery=recovery,
+            metrics=metrics,
         )

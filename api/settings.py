@@ -50,6 +50,8 @@ class HubSettings(BaseSettings):
     bounceback_log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     bounceback_access_log: bool = True
     bounceback_max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # GET /metrics without a token (docs/metrics.md); off: a viewer token is needed.
+    bounceback_metrics_public: bool = False
     # The URL people and CI reach the hub at: report links, and the OIDC audience.
     bounceback_public_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
     # The token the hub dispatches rollback workflows with (repo scope / actions: write).

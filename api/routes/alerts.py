@@ -34,6 +34,7 @@ async def _submit(request: Request, event: AlertEvent, action: str) -> IntakeRes
         [result] = await hub.ingest.submit([event], actor=event.actor, action=action)
     except IngestClosed:
         raise Unavailable("the hub is shutting down; retry against another replica") from None
+    hub.metrics.alert_accepted(action.removeprefix("alert."), result.action.value)
     return result
 
 

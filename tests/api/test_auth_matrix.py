@@ -113,3 +113,8 @@ async def test_a_revoked_token_is_refused(hub: RunningHub) -> None:
     assert await hub.hub.credentials.revoke_token("test-admin")
     response = await hub.client.get("/api/incidents", headers=hub.auth(Role.ADMIN))
     assert response.status_code == 401
+
+
+def test_metrics_needs_a_viewer_token_by_default() -> None:
+    [route] = [r for r in ROUTES if isinstance(r, Route) and r.path == "/metrics"]
+    assert getattr(route.endpoint, "required_role", None) == Role.VIEWER
