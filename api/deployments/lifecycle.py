@@ -188,18 +188,34 @@ async def track(engine: Engine, request: TrackRequest, actor: str) -> Deployment
                 raise _invalid("rolls_back", "that deployment is of another target or environment")
         elif request.rolls_back is not None:
             raise _invalid("rolls_back", "only a deployment of kind 'rollback' undoes another")
-        row = await create(engine, conn, request, actor, now, undone=undone)
+        joined = await _pending_rollback(conn, undone, request.version)
+        row = joined or await create(engine, conn, request, actor, now, undone=undone)
         await audit.record(
             conn,
             at=now,
             actor=actor,
             action="deployment.track",
             target=f"deployment:{row.id}",
+            outcome="joined" if joined else "ok",
             details={"target": row.target, "environment": row.environment, "kind": row.kind},
         )
         result = await view(engine, conn, row)
     engine.scheduler.wake()
     return result
+
+
+async def _pending_rollback(
+    conn: AsyncConnection, undone: DeploymentRow | None, version: str
+) -> DeploymentRow | None:
+    """The rollback of ``undone`` to ``version`` that the hub already tracked (the rollback
+    endpoint, or the "Deployment Failure" recovery action) and nobody has performed yet: whoever
+    performs it (the guard's watch) reports on that one instead of tracking a second."""
+    if undone is None or undone.rolled_back_by is None:
+        return None
+    pending = await store.get(conn, undone.rolled_back_by, lock=True)
+    if pending is None or pending.terminal or pending.deployed_at is not None:
+        return None
+    return pending if pending.version == version else None
 
 
 async def deployed(

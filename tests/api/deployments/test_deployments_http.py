@@ -83,9 +83,27 @@ async def test_an_error_rate_regression_fails_and_requests_a_rollback(
 
         found = await detail(hub, tracked["id"])
         deployment = found["deployment"]
-        assert deployment["state"] == "failed", found["timeline"]
+        # Failed, and the predefined "Deployment Failure" recovery action took the rollback in
+        # hand at once: tracked as its own deployment, waiting for whoever performs it.
+        assert deployment["state"] == "rolling_back", found["timeline"]
         assert deployment["rollback_requested"] is True
         assert deployment["last_good_version"] == "v2"
+        assert "failed" in [entry["kind"] for entry in found["timeline"]]
+        pending = deployment["rolled_back_by"]
+        assert pending is not None
+        # The guard's watch tracks the rollback it performs: it joins the pending one.
+        joined = await hub.client.post(
+            f"{PATH}/track",
+            json={
+                "target": deployment["target"],
+                "version": "v2",
+                "kind": "rollback",
+                "rolls_back": tracked["id"],
+            },
+            headers=guard(hub),
+        )
+        assert joined.status_code == 201, joined.text
+        assert joined.json()["id"] == pending
         verdict = deployment["verdict"]
         assert verdict["outcome"] == "fail"
         [errors] = [m for m in verdict["metrics"] if m["name"] == "errors"]
