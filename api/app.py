@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from bounceback.api import openapi
 from bounceback.api.clock import Clock, SystemClock
 from bounceback.api.context import Hub
 from bounceback.api.errors import EXCEPTION_HANDLERS
@@ -42,6 +43,7 @@ log = logging.getLogger("bounceback.hub")
 
 ROUTES: list[BaseRoute] = [
     *health.routes,
+    *openapi.routes,
     *metrics.routes,
     *overview.routes,
     *recovery.routes,

@@ -14,7 +14,7 @@ from bounceback.api.testing import RunningHub
 
 pytestmark = pytest.mark.anyio
 
-PUBLIC_PATHS = {"/healthz", "/readyz"}
+PUBLIC_PATHS = {"/healthz", "/readyz", "/openapi.json", "/docs"}
 # No credentials: the URL carries a signature (email acknowledge/resolve links).
 SIGNED_LINK_PATHS = {"/api/escalation/links/{token}"}
 # No credentials: the provider signs each request; unsigned ones are refused with its convention.
