@@ -13,8 +13,9 @@ from bounceback.api import audit
 from bounceback.api.errors import Conflict, NotFound
 from bounceback.api.recovery import store
 from bounceback.api.recovery.decide import OPEN_STATES
-from bounceback.api.recovery.engine import RecoveryEngine, resolve_target
+from bounceback.api.recovery.engine import RecoveryEngine
 from bounceback.api.recovery.models import RecoveryAction
+from bounceback.api.recovery.names import resolve_target
 from bounceback.api.recovery.stats import Episode, stats
 
 
