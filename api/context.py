@@ -79,7 +79,7 @@ class Hub:
             degradation=RecoveryDegradation(degradation),
             rollback=deployment_rollback(deployments),
         )
-        recovery = RecoveryEngine(settings, db, clock, scheduler, hub_steps)
+        recovery = RecoveryEngine(settings, db, clock, scheduler, hub_steps, signal)
         recovery.register()
         directories = Directories(settings.escalation)
         channels = registry.build(settings, db, clock)

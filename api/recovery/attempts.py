@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bounceback.api.agents import desired
 from bounceback.api.agents import store as agents
+from bounceback.api.agents.commands import CommandSignal
 from bounceback.api.clock import Clock
 from bounceback.api.recovery import incident, store
 from bounceback.api.recovery.catalog import Catalog
@@ -43,12 +44,16 @@ class Attempts:
         clock: Clock,
         scheduler: Scheduler,
         hub_steps: HubSteps | None = None,
+        signal: CommandSignal | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.clock = clock
         self.scheduler = scheduler
         self.hub_steps = hub_steps or HubSteps()
+        # The hub's long-poll signal: without it, agents find recovery commands at their next
+        # look at the store rather than at once.
+        self.signal = signal or CommandSignal()
         self.catalog = Catalog(settings.recovery)
 
     # -- the switch -----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bounceback.api.recovery import progress, triggers
 from bounceback.api.recovery.attempts import Attempts
-from bounceback.api.recovery.names import ADVANCE, HUBSTEP, SCAN
+from bounceback.api.recovery.names import ADVANCE, HUBSTEP, SCAN, WAKE
 
 
 class RecoveryEngine(Attempts):
@@ -22,6 +22,7 @@ class RecoveryEngine(Attempts):
         self.scheduler.register_transactional(ADVANCE, partial(progress.look, self))
         self.scheduler.register(HUBSTEP, partial(progress.hub_step, self))
         self.scheduler.register_transactional(SCAN, partial(triggers.scan, self))
+        self.scheduler.register(WAKE, partial(progress.wake_agents, self))
 
     async def start(self) -> None:
         await self.scheduler.schedule(

@@ -9,6 +9,7 @@ from bounceback.api.recovery.models import Step
 ADVANCE = "recovery.advance"
 HUBSTEP = "recovery.hubstep"
 SCAN = "recovery.scan"
+WAKE = "recovery.wake"
 
 
 def advance_key(attempt_id: int, at: datetime) -> str:

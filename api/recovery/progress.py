@@ -5,6 +5,8 @@ next, and its effects — agent commands, the next look, the next try, the hand-
 the timeline note — commit with the work row, once, on whichever replica holds the lease.
 ``recovery.hubstep`` (plain) performs one hub-side step outside any transaction, keyed by
 (attempt, phase, step) so a retry after a crash performs it again at most under the same key.
+``recovery.wake`` (plain) wakes the long-polls of the agents a look gave commands to; it is work
+added in the look's transaction, so it runs only once the commands are committed and visible.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from bounceback.api.recovery.attempts import Attempts
 from bounceback.api.recovery.decide import OPEN_STATES, AttemptFacts, Phase, State, advance
 from bounceback.api.recovery.hubsteps import StepFailed
 from bounceback.api.recovery.models import HUB_STEPS, RecoveryAction, Step, StepType
-from bounceback.api.recovery.names import ADVANCE, HUBSTEP, advance_key, resolve_target
+from bounceback.api.recovery.names import ADVANCE, HUBSTEP, WAKE, advance_key, resolve_target
 from bounceback.api.store.tables import agent_commands
 from bounceback.api.work.queue import WorkItem
 from bounceback.api.work.scheduler import Outcome
@@ -63,7 +65,16 @@ async def look(engine: Attempts, item: WorkItem, conn: AsyncConnection) -> Outco
         phase_steps = (
             action.actions.immediate if decision.run == Phase.IMMEDIATE else action.actions.rollback
         )
-        steps += await _issue(engine, conn, row, decision.run, phase_steps)
+        issued = await _issue(engine, conn, row, decision.run, phase_steps)
+        steps += issued
+        if any(entry.get("command_id") is not None for entry in issued) and row.host:
+            await engine.scheduler.schedule(
+                WAKE,
+                f"{WAKE}:{row.id}:{decision.run.value}",
+                now,
+                {"hosts": [row.host]},
+                conn=conn,
+            )
         values["steps"] = steps
         if decision.run == Phase.IMMEDIATE:
             longest = max(s.timeout_seconds for s in action.actions.immediate)
@@ -216,4 +227,9 @@ async def hub_step(engine: Attempts, item: WorkItem) -> Outcome:
             await engine.scheduler.schedule(
                 ADVANCE, advance_key(attempt_id, now), now, {"id": attempt_id}, conn=conn
             )
+    return None
+
+
+async def wake_agents(engine: Attempts, item: WorkItem) -> Outcome:
+    engine.signal.notify([str(host) for host in item.payload["hosts"]])
     return None
