@@ -94,12 +94,13 @@ async def look(engine: Attempts, item: WorkItem, conn: AsyncConnection) -> Outco
         await incident.note(conn, row.incident_id, f"{message}: {decision.note}", now, data)
     await store.update_attempt(conn, row.id, values)
     if decision.look_at is not None:
+        look_at = decision.look_at
+        if advance_key(row.id, look_at) == item.key:
+            # A next look due "now" (verify.delaySeconds = 0) would carry this look's own key
+            # and be dropped as a duplicate, leaving the attempt open for good.
+            look_at += timedelta(milliseconds=1)
         await engine.scheduler.schedule(
-            ADVANCE,
-            advance_key(row.id, decision.look_at),
-            decision.look_at,
-            {"id": row.id},
-            conn=conn,
+            ADVANCE, advance_key(row.id, look_at), look_at, {"id": row.id}, conn=conn
         )
     if decision.retry:
         await engine.insert(
