@@ -28,8 +28,13 @@ async def actions(engine: RecoveryEngine) -> dict[str, RecoveryAction]:
         return await engine.catalog.load(conn, engine.clock.now())
 
 
+# Names the seed uses for predefined actions (its debug command tests "memory-cleanup").
+ALIASES = {"memory-cleanup": "high-memory-usage"}
+
+
 async def action(engine: RecoveryEngine, action_id: str) -> RecoveryAction:
-    found = (await actions(engine)).get(action_id)
+    known = await actions(engine)
+    found = known.get(action_id) or known.get(ALIASES.get(action_id, ""))
     if found is None:
         raise NotFound(f"no recovery action {action_id!r}")
     return found
@@ -85,16 +90,21 @@ async def test(
     engine: RecoveryEngine,
     action_id: str,
     *,
-    target: str,
+    target: str | None,
     host: str | None,
     incident_id: int | None,
     execute: bool,
     actor: str,
 ) -> dict[str, Any]:
+    """A dry run without a target shows the steps unresolved and the checks that do not depend
+    on one; running for real needs a target (the route says so)."""
     found = await action(engine, action_id)
     steps = {
         phase: [
-            {**s.model_dump(mode="json", by_alias=True), "target": resolve_target(s, target, host)}
+            {
+                **s.model_dump(mode="json", by_alias=True),
+                "target": resolve_target(s, target, host) if target else s.target,
+            }
             for s in getattr(found.actions, phase)
         ]
         for phase in ("immediate", "rollback")
@@ -108,8 +118,10 @@ async def test(
     }
     async with engine.db.transaction() as conn:
         if not execute:
-            verdict = await engine.safety(conn, found, target, manual=True)
+            # No target: the per-target checks see one with no history (nothing blocks).
+            verdict = await engine.safety(conn, found, target or "", manual=True)
         else:
+            assert target is not None  # the route refuses a real run without one
             started = await engine.begin(
                 conn,
                 found,

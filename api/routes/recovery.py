@@ -26,7 +26,18 @@ class TestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     host: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     target: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-    incident_id: int | None = Field(None, gt=0, alias="alertId")
+    # The seed's debug command sends {"alertId": "test-alert-id"}: an incident number links the
+    # attempt to that incident; any other reference is echoed back and otherwise ignored.
+    alert_id: int | Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        None, alias="alertId"
+    )
+
+    @property
+    def incident_id(self) -> int | None:
+        raw = self.alert_id
+        if isinstance(raw, str) and raw.isdigit():
+            raw = int(raw)
+        return raw if isinstance(raw, int) and raw > 0 else None
 
 
 def _hub(request: Request) -> Hub:
@@ -99,7 +110,7 @@ async def test_route(request: Request) -> Response:
     execute = request.query_params.get("execute", "false").lower() in ("1", "true", "yes")
     body = await parse_json(request, TestBody, empty_ok=True)
     target = body.target or body.host
-    if target is None:
+    if target is None and execute:
         message = "give the host (or target) to run the action on"
         raise Invalid(message, [{"field": "host", "message": message}])
     result = await operations.test(
@@ -111,6 +122,8 @@ async def test_route(request: Request) -> Response:
         execute=execute,
         actor=principal(request).actor,
     )
+    if body.alert_id is not None:
+        result["alert_id"] = body.alert_id
     return JSONResponse(result, status_code=202 if execute else 200)
 
 

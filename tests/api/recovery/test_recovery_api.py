@@ -212,3 +212,32 @@ async def test_endpoints_and_dry_run(hub: RunningHub) -> None:
     assert {"recovery.action.create", "recovery.disable", "recovery.action.delete"} <= actions_done
     overview = await get(hub, "/api/auto-recovery/overview")
     assert "recovery" in overview["subsystems"]
+
+
+async def test_the_seeds_debug_command_dry_runs_the_memory_cleanup_action(hub: RunningHub) -> None:
+    # curl -X POST …/api/auto-recovery/test/memory-cleanup -d '{"alertId": "test-alert-id"}'
+    dry = await hub.client.post(
+        "/api/auto-recovery/test/memory-cleanup",
+        json={"alertId": "test-alert-id"},
+        headers=hub.auth(Role.OPERATOR),
+    )
+    assert dry.status_code == 200, dry.text
+    body = dry.json()
+    assert (body["action"]["id"], body["alert_id"], body["target"]) == (
+        MEMORY,
+        "test-alert-id",
+        None,
+    )
+    assert [s["target"] for s in body["steps"]["immediate"]] == ["clear-caches", "memory-cleanup"]
+    assert body["safety"]["allowed"] is True
+    assert (await get(hub, "/api/auto-recovery/history"))["items"] == []
+
+
+async def test_running_an_action_for_real_needs_a_host(hub: RunningHub) -> None:
+    refused = await hub.client.post(
+        "/api/auto-recovery/test/memory-cleanup?execute=true",
+        json={"alertId": "test-alert-id"},
+        headers=hub.auth(Role.OPERATOR),
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["details"][0]["field"] == "host"
