@@ -121,4 +121,5 @@ async def test_two_hubs_in_one_process_count_apart(db_settings: HubSettings) -> 
     ):
         assert first.hub.metrics.registry is not second.hub.metrics.registry
         first.hub.metrics.alert_accepted("generic", "created")
-        assert second.hub.metrics.alerts_accepted.labels("generic", "created")._value.get() == 0
+        assert first.hub.metrics.alerts_accepted.counts == {("generic", "created"): 1}
+        assert second.hub.metrics.alerts_accepted.counts == {}
