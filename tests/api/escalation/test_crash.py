@@ -75,6 +75,15 @@ async def test_a_hub_killed_between_decision_and_delivery_pages_exactly_once_aft
         hub.hub.scheduler.wake()
         [mail] = await sink.wait_for(1)
         assert mail["To"] == "ann@example.com"
+        # Recorded as sent before the fake clock jumps past the delivery's lease (real time
+        # renews a lease long before it runs out; a jumped clock would not wait for that).
+        async with asyncio.timeout(15):
+            while True:
+                async with db.read() as conn:
+                    [row] = (await conn.execute(sa.select(notifications))).all()
+                if row.state == "sent":
+                    break
+                await asyncio.sleep(0.01)
         for _ in range(3):
             await clock.advance(timedelta(minutes=1))
             await hub.hub.scheduler.run_once()
