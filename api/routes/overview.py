@@ -12,6 +12,8 @@ from bounceback.api.agents import summaries
 from bounceback.api.auth.guard import require
 from bounceback.api.auth.roles import Role
 from bounceback.api.context import Hub
+from bounceback.api.deployments import rollback as deployments
+from bounceback.api.escalation.queries import status_counts as escalation_counts
 from bounceback.api.incidents import queries
 from bounceback.api.recovery import operations as recovery
 from bounceback.api.work import queue
@@ -23,7 +25,10 @@ async def overview(hub: Hub) -> dict[str, Any]:
         work_counts = await queue.counts(conn)
         agent_counts = await summaries.overview_counts(conn, hub.settings)
         degradation = await hub.degradation.summary(conn)
+        escalation = await escalation_counts(conn)
+        has_policies = bool((await hub.directories.load(conn)).policies)
     recovery_status = await recovery.status(hub.recovery)
+    deployment_status = await deployments.status(hub.deployments)
     now = hub.clock.now()
     return {
         "generated_at": now.isoformat(),
@@ -56,6 +61,23 @@ async def overview(hub: Hub) -> dict[str, Any]:
                 **recovery_status,
             },
             "degradation": degradation,
+            "escalation": {
+                "status": "running"
+                if hub.settings.escalation_enabled and has_policies
+                else "idle (no policy)"
+                if hub.settings.escalation_enabled
+                else "disabled",
+                "channels": sorted(
+                    name for name in hub.channels.channels if hub.channels.usable(name)
+                ),
+                **escalation,
+            },
+            "deployments": {
+                "status": "running" if deployment_status.monitoring_enabled else "disabled",
+                "auto_rollback_enabled": deployment_status.auto_rollback_enabled,
+                "active": deployment_status.active,
+                "last_24h_by_state": deployment_status.by_state,
+            },
         },
         "settings": {
             "auto_recovery_enabled": hub.settings.auto_recovery_enabled,

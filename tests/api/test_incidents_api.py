@@ -133,6 +133,25 @@ async def test_overview_counts_incidents_by_state(hub: RunningHub) -> None:
     assert response.json()["subsystems"]["scheduled_work"]["status"] == "running"
 
 
+async def test_overview_covers_every_subsystem(hub: RunningHub) -> None:
+    response = await hub.client.get("/api/auto-recovery/overview", headers=hub.auth(Role.VIEWER))
+    subsystems = response.json()["subsystems"]
+    assert {
+        "incidents",
+        "intake",
+        "scheduled_work",
+        "self_healing",
+        "circuit_breakers",
+        "recovery",
+        "degradation",
+        "escalation",
+        "deployments",
+    } <= set(subsystems)
+    assert subsystems["escalation"]["status"] == "idle (no policy)"
+    assert subsystems["deployments"]["status"] == "running"
+    assert subsystems["deployments"]["active"] == 0
+
+
 async def test_readyz_reports_the_store_and_loops(hub: RunningHub) -> None:
     response = await hub.client.get("/readyz")
     assert response.status_code == 200
