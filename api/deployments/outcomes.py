@@ -113,40 +113,39 @@ async def _rollback_ended(
     if undone is None or undone.rolled_back_by != rollback.id:
         return  # a newer rollback took over
     if state is DeploymentState.SUCCEEDED:
-        await store.update(
+        await _settle(
             conn,
-            undone.id,
-            {
-                "state": DeploymentState.ROLLED_BACK.value,
-                "updated_at": now,
-                "finished_at": undone.finished_at or now,
-            },
-        )
-        await store.add_event(
-            conn,
-            undone.id,
+            undone,
+            DeploymentState.ROLLED_BACK,
             now,
             "rolled_back",
             f"rolled back to {rollback.version} by deployment {rollback.id}",
-            {"rollback": rollback.id},
+            rollback.id,
         )
         resolve = _alert(undone, EventAction.RESOLVE, Severity.HIGH, "rolled back; health is back")
         await apply_alert(conn, resolve, now)
     elif undone.state == DeploymentState.ROLLING_BACK.value:
-        await store.update(
+        await _settle(
             conn,
-            undone.id,
-            {
-                "state": DeploymentState.FAILED.value,
-                "updated_at": now,
-                "finished_at": undone.finished_at or now,
-            },
-        )
-        await store.add_event(
-            conn,
-            undone.id,
+            undone,
+            DeploymentState.FAILED,
             now,
             "rollback_failed",
             f"rollback deployment {rollback.id} ended {state.value}",
-            {"rollback": rollback.id},
+            rollback.id,
         )
+
+
+async def _settle(
+    conn: AsyncConnection,
+    undone: DeploymentRow,
+    state: DeploymentState,
+    now: datetime,
+    kind: str,
+    message: str,
+    rollback_id: int,
+) -> None:
+    """The undone deployment's final state once its rollback ended, on its timeline."""
+    values = {"state": state.value, "updated_at": now, "finished_at": undone.finished_at or now}
+    await store.update(conn, undone.id, values)
+    await store.add_event(conn, undone.id, now, kind, message, {"rollback": rollback_id})
