@@ -92,22 +92,25 @@ class Credentials:
         return bool(result.rowcount)
 
     async def token(self, secret: str) -> Principal | None:
-        return await self._lookup("t:", secret, tokens, tokens.c.token_hash, tokens.c.role)
+        return await self.token_by_digest(digest(secret))
+
+    async def token_by_digest(self, hashed: str) -> Principal | None:
+        """The token whose SHA-256 is ``hashed`` (dashboard sessions keep only the hash)."""
+        return await self._lookup("t:", hashed, tokens, tokens.c.token_hash, tokens.c.role)
 
     async def integration(self, secret: str) -> Principal | None:
         return await self._lookup(
-            "i:", secret, integrations, integrations.c.key_hash, integrations.c.kind
+            "i:", digest(secret), integrations, integrations.c.key_hash, integrations.c.kind
         )
 
     async def _lookup(
         self,
         prefix: str,
-        secret: str,
+        hashed: str,
         table: sa.Table,
         hash_col: sa.Column[str],
         kind_col: sa.Column[str],
     ) -> Principal | None:
-        hashed = digest(secret)
         now = self._clock.now()
         cached = self._cache.get(prefix + hashed)
         if cached is not None and cached[0] > now:
