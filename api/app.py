@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute
 from bounceback.api import openapi
 from bounceback.api.clock import Clock, SystemClock
 from bounceback.api.context import Hub
+from bounceback.api.dashboard import routes as dashboard
 from bounceback.api.errors import EXCEPTION_HANDLERS
 from bounceback.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from bounceback.api.routes import (
@@ -91,7 +92,9 @@ def create_app(
         try:
             yield
         finally:
-            # In-flight requests have drained (uvicorn waits for them); finish queued work.
+            # In-flight requests have drained (uvicorn waits for them; HubServer ends the
+            # dashboards' event streams first); finish queued work.
+            hub.changes.close()
             await hub.ingest.close()
             stop_refresh.set()
             await refresh
@@ -100,7 +103,7 @@ def create_app(
             log.info("hub stopped")
 
     app = Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *dashboard.routes],
         middleware=[
             Middleware(RequestIdMiddleware, access_log_enabled=settings.bounceback_access_log),
             Middleware(BodyLimitMiddleware, max_bytes=settings.bounceback_max_body_bytes),

@@ -14,6 +14,7 @@ from bounceback.api.auth import deployer
 from bounceback.api.auth.oidc import GitHubOidcVerifier, OidcTrust
 from bounceback.api.auth.store import Credentials
 from bounceback.api.clock import Clock
+from bounceback.api.dashboard.changes import ChangeFeed
 from bounceback.api.degradation.engine import DegradationEngine
 from bounceback.api.degradation.recovery_step import RecoveryDegradation
 from bounceback.api.deployments.engine import Engine
@@ -62,6 +63,7 @@ class Hub:
     degradation: DegradationEngine
     recovery: RecoveryEngine
     metrics: HubMetrics
+    changes: ChangeFeed
 
     @classmethod
     def build(cls, settings: HubSettings, db: Database, clock: Clock) -> Hub:
@@ -120,4 +122,5 @@ class Hub:
             degradation=degradation,
             recovery=recovery,
             metrics=metrics,
+            changes=ChangeFeed(db, settings.bounceback_dashboard_live_seconds),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import signal
+import socket
 from types import FrameType
 
 import uvicorn
@@ -47,13 +48,25 @@ def exit_cleanly_after_signals() -> None:
 GC_THRESHOLDS = (10_000, 10, 10)
 
 
+class HubServer(uvicorn.Server):
+    """uvicorn, ending the dashboards' server-sent event streams as soon as shutdown starts:
+    otherwise a graceful shutdown would wait for every open page to go away."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        state = getattr(self.config.app, "state", None)
+        hub = getattr(state, "hub", None)
+        if hub is not None:
+            hub.changes.close()
+        await super().shutdown(sockets)
+
+
 def serve(config: uvicorn.Config) -> bool:
     """Run uvicorn until it is signalled to stop; whether it started at all."""
     # Everything imported and built so far lives as long as the process: out of the collector's
     # way, which would otherwise walk all of it again at each full collection.
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-    server = uvicorn.Server(config)
+    server = HubServer(config)
     server.run()
     return server.started
 

@@ -52,6 +52,11 @@ class HubSettings(BaseSettings):
     bounceback_max_body_bytes: int = Field(1024 * 1024, ge=1024)
     # GET /metrics without a token (docs/metrics.md); off: a viewer token is needed.
     bounceback_metrics_public: bool = False
+    # The dashboard (docs/dashboard.md): how long a sign-in lasts, how often open pages look for
+    # changes in the store, and the public status page at /status (off: 404).
+    bounceback_dashboard_session_hours: float = Field(12, gt=0, le=24 * 30)
+    bounceback_dashboard_live_seconds: float = Field(1.0, ge=0.05, le=60)
+    bounceback_status_page: bool = False
     # The URL people and CI reach the hub at: report links, and the OIDC audience.
     bounceback_public_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
     # The token the hub dispatches rollback workflows with (repo scope / actions: write).

@@ -22,6 +22,7 @@ from bounceback.api.auth.roles import Role
 from bounceback.api.auth.store import INTEGRATION_KINDS, Credentials
 from bounceback.api.clock import Clock, SystemClock
 from bounceback.api.context import Hub
+from bounceback.api.server import HubServer
 from bounceback.api.settings import HubSettings
 
 
@@ -47,7 +48,7 @@ async def serve(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> Async
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
     )
-    server = uvicorn.Server(config)
+    server = HubServer(config)
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:

@@ -1,0 +1,1 @@
+"""The hub's web dashboard: server-rendered pages behind a cookie session, live over SSE."""

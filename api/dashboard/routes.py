@@ -1,0 +1,19 @@
+"""The dashboard's routes, mounted after the API's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from bounceback.api.dashboard import live, overview, signin
+
+STATIC = Path(__file__).parent / "static"
+
+routes: list[BaseRoute] = [
+    *signin.routes,
+    *live.routes,
+    *overview.routes,
+    Mount("/static", app=StaticFiles(directory=STATIC, follow_symlink=True), name="static"),
+]
