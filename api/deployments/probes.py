@@ -1,9 +1,9 @@
 """The hub's own HTTP probes of a target's health URLs: status and latency of each request.
 
-A 2xx answer is healthy; anything else, a timeout or a refused connection is an error. Latency
-is wall time measured on the monotonic clock (the hub clock only stamps the row), for every
-request that got an answer. URLs are probed concurrently, the requests to one URL one after the
-other, so a probe round never hammers a service.
+A 2xx answer is healthy; anything else, a timeout, a refused connection or a URL that cannot be
+requested is an error. Latency is wall time measured on the monotonic clock (the hub clock only
+stamps the row), for every request that got an answer. URLs are probed concurrently, the
+requests to one URL one after the other, so a probe round never hammers a service.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Prober:
             started = time.perf_counter()
             try:
                 response = await client.get(url)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: cannot be sent
                 failure = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
                 found.append(Probe(at, index, False, None, None, failure))
                 continue

@@ -76,3 +76,19 @@ async def test_status_active_and_history_are_not_taken_for_deployment_ids(
         for name in ("status", "active", "history"):
             response = await hub.client.get(f"{PATH}/{name}", headers=hub.auth(Role.VIEWER))
             assert response.status_code == 200, (name, response.text)
+
+
+async def test_a_health_url_that_cannot_be_requested_is_unhealthy_not_a_500(
+    deploy_hub: HubFactory,
+) -> None:
+    async with deploy_hub() as hub:
+        response = await hub.client.post(
+            f"{PATH}/gate",
+            json={"target": "web", "health_urls": ["rE\x18", "http://exa mple/\x00"]},
+            headers=hub.auth(Role.OPERATOR),
+        )
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["allowed"] is False
+        assert [reason["code"] for reason in answer["reasons"]] == ["unhealthy", "unhealthy"]
+        assert "InvalidURL" in answer["reasons"][0]["message"]
