@@ -7,13 +7,12 @@ from datetime import UTC, datetime
 
 import click
 import httpx
-import uvicorn
 
 from bounceback.api.auth.roles import Role
 from bounceback.api.auth.store import Credentials
 from bounceback.api.clock import SystemClock
 from bounceback.api.logs import configure_logging
-from bounceback.api.server import exit_cleanly_after_signals, uvicorn_config
+from bounceback.api.server import HubServer, exit_cleanly_after_signals, uvicorn_config
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
 from bounceback.api.store.migrate import migrate
@@ -145,7 +144,7 @@ async def _run(settings: HubSettings, exit_after_demo: bool) -> None:
     admin, am_key, pd_key = await _credentials(db)
     await db.dispose()
 
-    server = uvicorn.Server(uvicorn_config(settings))
+    server = HubServer(uvicorn_config(settings))
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
@@ -159,7 +158,8 @@ async def _run(settings: HubSettings, exit_after_demo: bool) -> None:
     for line in lines:
         click.echo(line)
     click.echo(f"\nAdmin token: {admin}\n")
-    click.echo("Try:")
+    click.echo(f"Dashboard: open {base}/ in a browser and sign in with the admin token.")
+    click.echo("Or try the API:")
     click.echo(f"  export TOKEN={admin}")
     click.echo(f'  curl -H "Authorization: Bearer $TOKEN" {base}/api/auto-recovery/overview')
     click.echo(f'  curl -H "Authorization: Bearer $TOKEN" {base}/api/incidents')
