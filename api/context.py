@@ -12,6 +12,7 @@ from bounceback.api.agents.delivery import CommandDelivery
 from bounceback.api.agents.reports import AgentReports
 from bounceback.api.auth import deployer
 from bounceback.api.auth.oidc import GitHubOidcVerifier, OidcTrust
+from bounceback.api.auth.ratelimit import FailureLimiter, FailurePolicy
 from bounceback.api.auth.store import Credentials
 from bounceback.api.clock import Clock
 from bounceback.api.dashboard.changes import ChangeFeed
@@ -45,6 +46,7 @@ class Hub:
     db: Database
     clock: Clock
     credentials: Credentials
+    auth_failures: FailureLimiter
     ingest: IngestQueue
     scheduler: Scheduler
     incidents: IncidentActions
@@ -99,6 +101,13 @@ class Hub:
             db=db,
             clock=clock,
             credentials=Credentials(db, clock),
+            auth_failures=FailureLimiter(
+                FailurePolicy(
+                    settings.bounceback_auth_failure_limit,
+                    settings.bounceback_auth_failure_window_seconds,
+                ),
+                clock.now,
+            ),
             ingest=IngestQueue(
                 db,
                 clock,

@@ -5,6 +5,7 @@ ApiError
  ├── Forbidden (403)      a valid credential with too weak a role
  ├── NotFound (404)
  ├── Conflict (409)
+ ├── TooManyRequests (429) with Retry-After
  └── BadRequest (400) / Invalid (422) / TooLarge (413)
 """
 
@@ -22,10 +23,18 @@ class ApiError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, details: Any = None, *, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        details: Any = None,
+        *,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = dict(headers or {})
         if code is not None:
             self.code = code
 
@@ -57,6 +66,11 @@ class Conflict(ApiError):
 class TooLarge(ApiError):
     status = 413
     code = "payload_too_large"
+
+
+class TooManyRequests(ApiError):
+    status = 429
+    code = "too_many_requests"
 
 
 class Invalid(ApiError):
@@ -94,8 +108,8 @@ def error_response(
 
 async def handle_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+    return error_response(exc.status, exc.code, exc.message, exc.details, headers | exc.headers)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:

@@ -61,6 +61,10 @@ class HubSettings(BaseSettings):
     bounceback_public_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
     # The token the hub dispatches rollback workflows with (repo scope / actions: write).
     bounceback_github_token: SecretStr | None = None
+    # Failed authentications (401s) one client address or credential may have within the window
+    # before it gets 429 with Retry-After (api/auth/ratelimit.py); 0 turns the limit off.
+    bounceback_auth_failure_limit: int = Field(20, ge=0)
+    bounceback_auth_failure_window_seconds: float = Field(60, gt=0, le=86400)
 
     # Auto Recovery
     auto_recovery_enabled: bool = True

@@ -17,7 +17,13 @@ from datetime import datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bounceback.api.auth.guard import Endpoint, _token_principal, bearer, principal
+from bounceback.api.auth.guard import (
+    Endpoint,
+    _token_principal,
+    authorization,
+    bearer,
+    principal,
+)
 from bounceback.api.auth.oidc import (
     GitHubClaims,
     GitHubOidcVerifier,
@@ -26,6 +32,7 @@ from bounceback.api.auth.oidc import (
     looks_like_jwt,
 )
 from bounceback.api.auth.principal import Principal
+from bounceback.api.auth.ratelimit import limited
 from bounceback.api.auth.roles import Role, satisfies
 from bounceback.api.deployments.config import DeploymentsConfig
 from bounceback.api.errors import Forbidden, Unauthorized
@@ -67,24 +74,8 @@ def require_deployer(role: Role) -> Callable[[Endpoint], Endpoint]:
     def decorate(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)
         async def guarded(request: Request) -> Response:
-            secret = bearer(request)
-            if secret is None:
-                raise Unauthorized(
-                    "this route needs a token: 'Authorization: Bearer <hub token or GitHub "
-                    "Actions ID token>'"
-                )
-            hub = request.app.state.hub
-            if looks_like_jwt(secret):
-                if hub.oidc is None:
-                    raise Unauthorized(
-                        "GitHub OIDC tokens are not accepted: no target of this hub trusts a "
-                        "repository ([deployments.targets.<name>.trusts] in hub.toml)"
-                    )
-                claims: GitHubClaims = await hub.oidc.verify(secret)
-                request.scope[_CLAIMS] = claims
-                caller = Principal(f"github:{claims.repository}", Role.GUARD, oidc=True)
-            else:
-                caller = await _token_principal(request, secret)
+            caller = await limited(request, authorization(request), lambda: _caller(request))
+            if not caller.oidc:
                 assert caller.role is not None
                 if not (satisfies(caller.role, role) or caller.role == Role.GUARD):
                     raise Forbidden(
@@ -100,6 +91,26 @@ def require_deployer(role: Role) -> Callable[[Endpoint], Endpoint]:
         return guarded
 
     return decorate
+
+
+async def _caller(request: Request) -> Principal:
+    secret = bearer(request)
+    if secret is None:
+        raise Unauthorized(
+            "this route needs a token: 'Authorization: Bearer <hub token or GitHub "
+            "Actions ID token>'"
+        )
+    if not looks_like_jwt(secret):
+        return await _token_principal(request, secret)
+    hub = request.app.state.hub
+    if hub.oidc is None:
+        raise Unauthorized(
+            "GitHub OIDC tokens are not accepted: no target of this hub trusts a "
+            "repository ([deployments.targets.<name>.trusts] in hub.toml)"
+        )
+    claims: GitHubClaims = await hub.oidc.verify(secret)
+    request.scope[_CLAIMS] = claims
+    return Principal(f"github:{claims.repository}", Role.GUARD, oidc=True)
 
 
 def allow_target(request: Request, target: str) -> Principal:

@@ -10,19 +10,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bounceback.api.auth.principal import Principal
+from bounceback.api.auth.ratelimit import limited
 from bounceback.api.auth.roles import Role, satisfies
 from bounceback.api.errors import Forbidden, Unauthorized
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def bearer(request: Request) -> str | None:
+def authorization(request: Request) -> str | None:
+    """The Authorization header as sent, or None."""
     raw: bytes | None = next(
         (value for key, value in request.scope["headers"] if key == b"authorization"), None
     )
-    if not raw:
+    return raw.decode("latin-1") if raw else None
+
+
+def bearer(request: Request) -> str | None:
+    header = authorization(request)
+    if header is None:
         return None
-    header = raw.decode("latin-1")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise Unauthorized("the Authorization header must be 'Bearer <token>'")
@@ -47,12 +53,15 @@ def require(role: Role) -> Callable[[Endpoint], Endpoint]:
     """A token with at least ``role``."""
 
     def decorate(endpoint: Endpoint) -> Endpoint:
-        @functools.wraps(endpoint)
-        async def guarded(request: Request) -> Response:
+        async def authenticate(request: Request) -> Principal:
             secret = bearer(request)
             if secret is None:
                 raise Unauthorized("this route needs a token: 'Authorization: Bearer <token>'")
-            caller = await _token_principal(request, secret)
+            return await _token_principal(request, secret)
+
+        @functools.wraps(endpoint)
+        async def guarded(request: Request) -> Response:
+            caller = await limited(request, authorization(request), lambda: authenticate(request))
             assert caller.role is not None
             if not satisfies(caller.role, role):
                 raise Forbidden(
@@ -72,29 +81,34 @@ async def intake_principal(
     request: Request, kind: str, routing_key: str | None = None
 ) -> Principal:
     """An integration key of ``kind`` (as bearer or routing_key), or an operator token."""
-    secret = bearer(request)
-    credentials = request.app.state.hub.credentials
-    if secret is not None and secret.startswith("bbt_"):
-        caller = await _token_principal(request, secret)
-        assert caller.role is not None
+    presented = authorization(request) or routing_key
+    caller = await limited(request, presented, lambda: _intake_caller(request, routing_key))
+    if caller.role is not None:
         if not satisfies(caller.role, Role.OPERATOR):
             raise Forbidden(
                 "sending alerts needs an integration key or an operator token",
                 {"required": Role.OPERATOR.value, "held": caller.role.value},
             )
         return caller
+    if caller.integration_kind != kind:
+        raise Forbidden(
+            f"this integration key is for {caller.integration_kind} alerts, not {kind}",
+            {"required": kind, "held": caller.integration_kind},
+        )
+    return caller
+
+
+async def _intake_caller(request: Request, routing_key: str | None) -> Principal:
+    secret = bearer(request)
+    if secret is not None and secret.startswith("bbt_"):
+        return await _token_principal(request, secret)
     key = secret or routing_key
     if key is None:
         raise Unauthorized("this route needs an integration key (Bearer header or routing_key)")
-    found = await credentials.integration(key)
+    found = await request.app.state.hub.credentials.integration(key)
     if found is None:
         raise Unauthorized("unknown or revoked integration key")
     assert isinstance(found, Principal)
-    if found.integration_kind != kind:
-        raise Forbidden(
-            f"this integration key is for {found.integration_kind} alerts, not {kind}",
-            {"required": kind, "held": found.integration_kind},
-        )
     return found
 
 

@@ -87,8 +87,8 @@ async def post_pagerduty(request: Request) -> Response:
             "error": {"code": exc.code, "message": exc.message, "details": exc.details},
         }
         status = 400 if exc.status == 422 else exc.status
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(refused, status_code=status, headers=headers)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+        return JSONResponse(refused, status_code=status, headers=headers | exc.headers)
     body: dict[str, Any] = {
         "status": "success",
         "message": "Event processed",
