@@ -41,15 +41,20 @@ REASONS = {
     404: "No such object",
     409: "The object's state does not allow it",
     413: "Body too large",
-    422: "The body failed validation; details name each field",
+    422: "A parameter or the body failed validation; details name each field",
     503: "Not ready, or shutting down",
 }
 
 
 def operations(routes: Sequence[BaseRoute]) -> Iterator[tuple[str, str, Route]]:
-    """Every (method, path, route) the hub serves, HEAD left out."""
+    """Every (method, path, route) of the API, HEAD left out. The dashboard's pages (HTML for
+    browsers signed in with a session cookie, ``api/dashboard/web.py``) are not API."""
     for route in routes:
-        if isinstance(route, Route):
+        page = hasattr(route, "endpoint") and (
+            hasattr(route.endpoint, "dashboard_role")
+            or getattr(route.endpoint, "dashboard_public", False)
+        )
+        if isinstance(route, Route) and not page:
             for method in sorted(route.methods or ()):
                 if method != "HEAD":
                     yield method, route.path, route
@@ -74,16 +79,34 @@ def _access(route: Route) -> tuple[list[dict[str, list[str]]], str, list[int]]:
     return [], "No token: public, or the request is signed.", []
 
 
+def _parameter(path: str, name: str, op: Op) -> dict[str, Any]:
+    """A path parameter: an ``{id:int}`` route's is an integer; ``op.params`` knows the rest."""
+    if re.search(rf"\{{{name}:int\}}", path):
+        schema: Mapping[str, Any] = {"type": "integer", "minimum": 0}
+    else:
+        schema = op.params.get(name, {"type": "string"})
+    return {"name": name, "in": "path", "required": True, "schema": dict(schema)}
+
+
+def _error(code: int, content: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    content = content or {"application/json": {"schema": ERROR}}
+    return {"description": REASONS.get(code, "Error"), "content": dict(content)}
+
+
 def _operation(
     method: str, path: str, route: Route, op: Op, refs: Mapping[Any, dict[str, Any]]
 ) -> dict[str, Any]:
-    security, access, errors = _access(route)
+    security, access, auth_errors = _access(route)
     params = re.findall(r"\{(\w+)(?::\w+)?\}", path)
-    errors = sorted({*errors, *op.errors, *([404] if params else [])})
+    # The operation's own errors (a missing object, a malformed path parameter) may have a
+    # content of their own (an HTML page, OFREP's error); the guard's are always JSON.
+    own = {*op.errors, *([404] if params else []), *([422] if op.params else [])}
+    errors = {code: _error(code) for code in auth_errors}
+    errors |= {code: _error(code, op.error_content) for code in sorted(own)}
     success = str(op.status)
     content: dict[str, Any]
     if op.text:
-        content = {"text/plain": {"schema": {"type": "string"}}}
+        content = {op.text: {"schema": {"type": "string"}}}
     else:
         schema = refs[(op.response, "serialization")] if op.response else {"type": "object"}
         content = {"application/json": {"schema": schema}}
@@ -92,20 +115,11 @@ def _operation(
         "summary": op.summary,
         "description": access,
         "security": security,
-        "parameters": [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in params
-        ],
+        "parameters": [_parameter(path, name, op) for name in params],
         "responses": {
             success: {"description": "Success"}
             | ({} if op.status == 204 else {"content": content}),
-            **{
-                str(code): {
-                    "description": REASONS.get(code, "Error"),
-                    "content": {"application/json": {"schema": ERROR}},
-                }
-                for code in errors
-            },
+            **{str(code): errors[code] for code in sorted(errors)},
         },
     }
     role = getattr(route.endpoint, "required_role", None)
@@ -116,10 +130,7 @@ def _operation(
         body = refs[(op.request, "validation")] if op.request else {"type": "object"}
         document["requestBody"] = {"required": True, "content": {media: {"schema": body}}}
         for code in (400, 413, 422):
-            document["responses"][str(code)] = {
-                "description": REASONS[code],
-                "content": {"application/json": {"schema": ERROR}},
-            }
+            document["responses"][str(code)] = _error(code)
     return document
 
 

@@ -75,3 +75,40 @@ async def test_the_docs_page_lists_every_operation_without_a_cdn(hub: RunningHub
     assert "/api/incidents/{id}/acknowledge" in response.text
     assert len(re.findall(r"<tr><td><code>", response.text)) == len(list(operations(ROUTES)))
     assert "https://" not in response.text
+
+
+async def test_the_dashboards_pages_are_not_api_operations(hub: RunningHub) -> None:
+    document = build(hub.app.routes, "test")
+    assert "/login" not in document["paths"]
+    assert "/api/incidents" in document["paths"]
+
+
+def test_answers_are_documented_as_the_routes_give_them() -> None:
+    """What schemathesis found the document getting wrong (tests/api/fuzz)."""
+    paths = build(ROUTES, "test")["paths"]
+    schemas = build(ROUTES, "test")["components"]["schemas"]
+    incident = paths["/api/incidents/{id}"]["get"]
+    assert incident["parameters"][0]["schema"]["type"] == "integer"
+    assert "422" in incident["responses"]  # a malformed id
+    deployment = paths["/api/auto-recovery/deployment/{id}"]["get"]
+    assert deployment["parameters"][0]["schema"]["type"] == "integer"
+    assert "422" not in deployment["responses"]  # {id:int}: the router answers 404
+    agent = paths["/api/agents/{agent_id}"]["get"]["parameters"][0]["schema"]
+    assert agent["pattern"].startswith("^[A-Za-z0-9]")
+    assert "201" in paths["/api/auto-recovery/deployment/track"]["post"]["responses"]
+    assert "201" in paths["/api/auto-recovery/deployment/freeze/override"]["post"]["responses"]
+    person = paths["/api/oncall/people/{oid}"]["get"]["responses"]["200"]["content"]
+    shown = person["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert "provisioned" in schemas[shown]["required"]
+    assert "/docs" in paths and "text/html" in paths["/docs"]["get"]["responses"]["200"]["content"]
+    sms = paths["/api/integrations/twilio/sms"]["post"]["responses"]
+    assert "application/xml" in sms["200"]["content"]
+    assert "403" in sms  # a missing or bad signature
+    assert "401" in paths["/api/integrations/slack/commands"]["post"]["responses"]
+    link = paths["/api/escalation/links/{token}"]["get"]["responses"]
+    assert "text/html" in link["403"]["content"]
+    flag = paths["/ofrep/v1/evaluate/flags/{key}"]["post"]["responses"]
+    assert "errorCode" in flag["404"]["content"]["application/json"]["schema"]["properties"]
+    assert flag["401"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
