@@ -79,6 +79,7 @@ class Hub:
         degradation = DegradationEngine(settings, db, clock, scheduler)
         degradation.register()
         deployments.degradation = degradation
+        deployments.wake_agents = signal.notify
         hub_steps = HubSteps(
             degradation=RecoveryDegradation(degradation),
             rollback=deployment_rollback(deployments),

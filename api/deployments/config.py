@@ -5,6 +5,7 @@ stops the hub with its dotted path (``deployments.targets.web.health_urls[0]``).
 from __future__ import annotations
 
 from enum import StrEnum
+from string import Formatter
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,6 +17,7 @@ from bounceback.api.deployments.verdict import JudgePolicy
 DEFAULT_GITHUB_API = "https://api.github.com"
 GITHUB_TOKEN_ENV = "BOUNCEBACK_GITHUB_TOKEN"  # noqa: S105 - the name of a variable
 MAX_FREEZE_MINUTES = 7 * 24 * 60
+RESTORE_FIELDS = ("to_version", "from_version", "deployment_id", "target", "environment")
 
 
 class DegradationLevel(StrEnum):
@@ -83,12 +85,32 @@ class RollbackWorkflow(_Section):
     ref: str = Field("main", min_length=1, max_length=255)  # the branch the workflow runs on
 
 
+class RestoreConfig(_Section):
+    """An action each of the target's hosts declares in agent.toml, run on every host when a
+    rollback is tracked; parameter values may use {to_version}, {from_version},
+    {deployment_id}, {target} and {environment} (api/deployments/restore.py)."""
+
+    action: str = Field(min_length=1, max_length=100)
+    params: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _known_fields(cls, params: dict[str, str]) -> dict[str, str]:
+        for name, value in params.items():
+            for _, field, _, _ in Formatter().parse(value):
+                if field is not None and field not in RESTORE_FIELDS:
+                    known = ", ".join("{" + f + "}" for f in RESTORE_FIELDS)
+                    raise ValueError(f"params.{name}: unknown placeholder {{{field}}}; use {known}")
+        return params
+
+
 class TargetConfig(_Section):
     health_urls: tuple[str, ...] = Field((), max_length=MAX_HEALTH_URLS)
     hosts: tuple[str, ...] = ()  # agent ids whose readings join the baseline
     freeze: tuple[FreezeWindow, ...] = ()
     trusts: tuple[Trust, ...] = ()
     rollback_workflow: RollbackWorkflow | None = None
+    restore_config: RestoreConfig | None = None
 
     @field_validator("health_urls")
     @classmethod

@@ -3,6 +3,7 @@ operation: store, clock, settings, scheduler, the prober, the GitHub transport, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -32,6 +33,8 @@ class Engine:
     prober: Prober
     github_transport: httpx.AsyncBaseTransport | None = None
     degradation: DegradationSource = field(default_factory=NoDegradation)
+    # Wakes the command long-polls of agents given commands (configuration restores).
+    wake_agents: Callable[[set[str]], None] = lambda hosts: None
 
     @classmethod
     def build(

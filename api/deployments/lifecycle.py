@@ -18,7 +18,7 @@ from bounceback.api.deployment_wire import (
     FinishRequest,
     TrackRequest,
 )
-from bounceback.api.deployments import outcomes, render, store, watch
+from bounceback.api.deployments import outcomes, render, restore, store, watch
 from bounceback.api.deployments.engine import PROBE_KIND, WATCH_KIND, Engine
 from bounceback.api.deployments.store import DeploymentRow
 from bounceback.api.errors import Conflict, Invalid, NotFound
@@ -151,6 +151,15 @@ async def create(
             f"rolling back to {request.version} (deployment {new_id})",
             {"rollback": new_id},
         )
+    if request.kind is DeploymentKind.ROLLBACK and target.restore_config is not None:
+        facts = {
+            "to_version": request.version,
+            "from_version": undone.version if undone else (request.previous_version or ""),
+            "deployment_id": str(new_id),
+            "target": request.target,
+            "environment": request.environment,
+        }
+        await restore.issue(conn, target.restore_config, new_id, hosts, facts, now)
     if not monitored:
         await store.add_event(
             conn, new_id, now, "not_watched", "DEPLOYMENT_MONITORING_ENABLED is off: recorded only"
@@ -201,6 +210,8 @@ async def track(engine: Engine, request: TrackRequest, actor: str) -> Deployment
         )
         result = await view(engine, conn, row)
     engine.scheduler.wake()
+    if row.is_rollback and not joined:
+        engine.wake_agents(set(row.hosts))  # a configuration restore may wait for them
     return result
 
 

@@ -100,6 +100,7 @@ async def request(engine: Engine, target: str, body: RollbackRequest, actor: str
             details={"reason": body.reason, "to_version": to_version, "rollback": rollback.id},
         )
     engine.scheduler.wake()
+    engine.wake_agents(set(rollback.hosts))  # a configuration restore may wait for them
     workflow = engine.config.target(target).rollback_workflow
     if workflow is not None:
         await _dispatch(engine, workflow, rollback)
