@@ -381,8 +381,13 @@ class Healer:
         return {f"check.{reading.check}": reading.value}
 
 
+NOTE = "reason"  # the hub's note on a forced action ("why"), for the record, not a parameter
+
+
 def _validated(spec: ActionSpec, params: Mapping[str, Any]) -> dict[str, str]:
     parameters = getattr(spec, "parameters", None)
+    if NOTE in params and NOTE not in (parameters or {}):
+        params = {name: value for name, value in params.items() if name != NOTE}
     if parameters is None:
         if params:
             raise ActionRefused(f"action {spec.name!r} ({spec.type}) takes no parameters")

@@ -241,6 +241,15 @@ async def test_undeclared_actions_and_bad_parameters_are_refused() -> None:
 
 
 @pytest.mark.anyio
+async def test_the_hubs_reason_for_a_forced_action_is_not_taken_for_a_parameter() -> None:
+    r = rig([{"name": "restart-app", "type": "restart_process", "process": "myapp"}])
+    attempt = await r.healer.trigger(
+        "restart-app", trigger="command:9", params={"reason": "stuck workers"}, dry_run=True
+    )
+    assert attempt.outcome == "dry_run"
+
+
+@pytest.mark.anyio
 async def test_dry_run_changes_nothing_and_reports_dry_run(tmp_path: Path) -> None:
     temp = tmp_path / "tmp"
     r = rig([{"name": "clean-tmp", "type": "clean_temp", "directories": [str(temp)]}])
