@@ -140,6 +140,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         errors=(409,),
         params=INCIDENT_ID,
     ),
+    ("POST", "/api/incidents/{id}/escalate"): Op(
+        "Page the next escalation level now", errors=(409,), status=202, params=INCIDENT_ID
+    ),
     ("GET", f"{AR}/audit"): Op("The audit log"),
     ("GET", "/api/agents"): Op("Agents and their health"),
     ("GET", "/api/agents/{agent_id}"): Op("One agent", params=AGENT_ID),

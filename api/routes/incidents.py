@@ -14,6 +14,8 @@ from bounceback.api.auth.guard import principal, require
 from bounceback.api.auth.roles import Role
 from bounceback.api.context import Hub
 from bounceback.api.errors import NotFound
+from bounceback.api.escalation.escalate_now import escalate_now
+from bounceback.api.escalation.queries import escalation_detail
 from bounceback.api.incidents.queries import IncidentFilter, get_incident, list_incidents
 from bounceback.api.pagination import decode_cursor, encode_cursor, parse_limit
 from bounceback.api.routes.body import parse_json
@@ -107,10 +109,29 @@ async def silence_route(request: Request) -> Response:
     return await _detail(hub, incident_id)
 
 
+@require(Role.OPERATOR)
+async def escalate_route(request: Request) -> Response:
+    """Page the next escalation level now (the escalation worker sends it: 202)."""
+    hub: Hub = request.app.state.hub
+    incident_id = id_param(request)
+    await escalate_now(
+        hub.db,
+        hub.clock,
+        incident_id,
+        principal(request).actor,
+        via="api",
+        wake=hub.scheduler.wake,
+    )
+    async with hub.db.read() as conn:
+        found = await escalation_detail(conn, incident_id)
+    return JSONResponse(found, status_code=202)
+
+
 routes = [
     Route("/api/incidents", list_route, methods=["GET"]),
     Route("/api/incidents/{id}", detail_route, methods=["GET"]),
     Route("/api/incidents/{id}/acknowledge", acknowledge_route, methods=["POST"]),
     Route("/api/incidents/{id}/resolve", resolve_route, methods=["POST"]),
     Route("/api/incidents/{id}/silence", silence_route, methods=["POST"]),
+    Route("/api/incidents/{id}/escalate", escalate_route, methods=["POST"]),
 ]

@@ -84,6 +84,21 @@ async def cancel(conn: AsyncConnection, key: str, now: datetime) -> bool:
     return bool(result.rowcount)
 
 
+async def bring_forward(conn: AsyncConnection, key: str, due_at: datetime) -> bool:
+    """Make pending work that no live lease holds due at ``due_at`` (an operator's "now");
+    False when there is no such row (finished, cancelled, or running at this moment)."""
+    result = await conn.execute(
+        work.update()
+        .where(
+            work.c.key == key,
+            work.c.state == WorkState.PENDING.value,
+            sa.or_(work.c.lease_until.is_(None), work.c.lease_until <= due_at),
+        )
+        .values(due_at=due_at)
+    )
+    return bool(result.rowcount)
+
+
 def _of_kinds(kinds: list[str] | None) -> sa.ColumnElement[bool]:
     return sa.true() if kinds is None else work.c.kind.in_(kinds)
 
