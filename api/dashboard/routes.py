@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from bounceback.api.dashboard import live, overview, signin
+from bounceback.api.dashboard import health_page, live, overview, signin
 
 STATIC = Path(__file__).parent / "static"
 
@@ -15,5 +15,6 @@ routes: list[BaseRoute] = [
     *signin.routes,
     *live.routes,
     *overview.routes,
+    *health_page.routes,
     Mount("/static", app=StaticFiles(directory=STATIC, follow_symlink=True), name="static"),
 ]
