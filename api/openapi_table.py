@@ -22,6 +22,7 @@ from bounceback.api.deployment_wire import (
     TrackRequest,
 )
 from bounceback.api.escalation.models import Policy
+from bounceback.api.incidents.public_notes import PublicNoteBody
 from bounceback.api.intake.alertmanager import AlertmanagerWebhook
 from bounceback.api.intake.pagerduty import PagerDutyEvent
 from bounceback.api.oncall.models import Person, Schedule, Team
@@ -139,6 +140,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         incidents.SilenceBody,
         errors=(409,),
         params=INCIDENT_ID,
+    ),
+    ("POST", "/api/incidents/{id}/public-note"): Op(
+        "Publish a note on the public status page", PublicNoteBody, params=INCIDENT_ID
     ),
     ("POST", "/api/incidents/{id}/escalate"): Op(
         "Page the next escalation level now", errors=(409,), status=202, params=INCIDENT_ID

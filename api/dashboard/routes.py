@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from bounceback.api.dashboard import health_page, live, overview, signin
+from bounceback.api.dashboard import health_page, live, overview, signin, status_page
 
 STATIC = Path(__file__).parent / "static"
 
@@ -15,6 +15,7 @@ routes: list[BaseRoute] = [
     *signin.routes,
     *live.routes,
     *overview.routes,
+    *status_page.routes,
     *health_page.routes,
     Mount("/static", app=StaticFiles(directory=STATIC, follow_symlink=True), name="static"),
 ]

@@ -16,6 +16,8 @@ from bounceback.api.context import Hub
 from bounceback.api.errors import NotFound
 from bounceback.api.escalation.escalate_now import escalate_now
 from bounceback.api.escalation.queries import escalation_detail
+from bounceback.api.incidents import public_notes
+from bounceback.api.incidents.public_notes import PublicNoteBody
 from bounceback.api.incidents.queries import IncidentFilter, get_incident, list_incidents
 from bounceback.api.pagination import decode_cursor, encode_cursor, parse_limit
 from bounceback.api.routes.body import parse_json
@@ -110,6 +112,16 @@ async def silence_route(request: Request) -> Response:
 
 
 @require(Role.OPERATOR)
+async def public_note_route(request: Request) -> Response:
+    """A note for the public status page (docs/dashboard.md); on the timeline and audited."""
+    hub: Hub = request.app.state.hub
+    incident_id = id_param(request)
+    body = await parse_json(request, PublicNoteBody)
+    await public_notes.add(hub.db, hub.clock, incident_id, principal(request).actor, body)
+    return await _detail(hub, incident_id)
+
+
+@require(Role.OPERATOR)
 async def escalate_route(request: Request) -> Response:
     """Page the next escalation level now (the escalation worker sends it: 202)."""
     hub: Hub = request.app.state.hub
@@ -134,4 +146,5 @@ routes = [
     Route("/api/incidents/{id}/resolve", resolve_route, methods=["POST"]),
     Route("/api/incidents/{id}/silence", silence_route, methods=["POST"]),
     Route("/api/incidents/{id}/escalate", escalate_route, methods=["POST"]),
+    Route("/api/incidents/{id}/public-note", public_note_route, methods=["POST"]),
 ]

@@ -52,6 +52,9 @@ PUBLIC = {
     # The dashboard's sign-in page, and its form without a token.
     "GET /login": 200,
     "POST /login": 400,
+    # The public status page: off unless BOUNCEBACK_STATUS_PAGE, and then no sign-in.
+    "GET /status": 404,
+    "GET /status.json": 404,
 }
 # Mounted applications with no routes of their own, served to anyone.
 PUBLIC_MOUNTS = {"/static"}
