@@ -45,6 +45,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bounceback.api.schema import MAX_BIGINT, MAX_ID
+
 TARGET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$"
 ENVIRONMENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$"
 MAX_HEALTH_URLS = 20
@@ -107,9 +109,9 @@ class TrackRequest(_Wire):
     version: str = Field(min_length=1, max_length=255)  # a commit SHA, tag or image digest
     previous_version: str | None = Field(None, max_length=255)
     kind: DeploymentKind = DeploymentKind.DEPLOY
-    rolls_back: int | None = Field(None, gt=0)  # kind=rollback: the deployment it undoes
+    rolls_back: int | None = Field(None, gt=0, le=MAX_ID)  # kind=rollback: the deployment it undoes
     repository: str | None = Field(None, pattern=r"^[^/\s]+/[^/\s]+$")
-    github_deployment_id: int | None = Field(None, gt=0)
+    github_deployment_id: int | None = Field(None, gt=0, le=MAX_BIGINT)
     run_url: str | None = Field(None, max_length=2048)  # the CI run, for the report
     health_urls: list[str] = Field(default_factory=list, max_length=MAX_HEALTH_URLS)
     hosts: list[str] = Field(default_factory=list, max_length=500)  # agent ids; [] = config
@@ -126,7 +128,7 @@ class DeployedRequest(_Wire):
     message: str = Field("", max_length=2048)
     # The GitHub deployment created after ``track`` (it carries the hub's id in its payload);
     # recorded when the deployment has none yet.
-    github_deployment_id: int | None = Field(None, gt=0)
+    github_deployment_id: int | None = Field(None, gt=0, le=MAX_BIGINT)
 
 
 class FinishRequest(_Wire):
@@ -136,7 +138,8 @@ class FinishRequest(_Wire):
 
 class RollbackRequest(_Wire):
     reason: str = Field(min_length=1, max_length=2048)
-    deployment_id: int | None = Field(None, gt=0)  # default: the target's latest deployment
+    # default: the target's latest deployment
+    deployment_id: int | None = Field(None, gt=0, le=MAX_ID)
     environment: str = Field("production", pattern=ENVIRONMENT_PATTERN)
     to_version: str | None = Field(None, max_length=255)  # default: the last good version
 

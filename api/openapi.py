@@ -42,6 +42,7 @@ REASONS = {
     409: "The object's state does not allow it",
     413: "Body too large",
     422: "A parameter or the body failed validation; details name each field",
+    429: "Too many failed authentications from this client; retry after Retry-After seconds",
     503: "Not ready, or shutting down",
 }
 
@@ -70,21 +71,23 @@ def _access(route: Route) -> tuple[list[dict[str, list[str]]], str, list[int]]:
     endpoint = route.endpoint
     role = getattr(endpoint, "required_role", None)
     if role is not None:
-        return [{"bearer": []}], f"Needs a token with the {role.value} role.", [401, 403]
+        return [{"bearer": []}], f"Needs a token with the {role.value} role.", [401, 403, 429]
     kind = getattr(endpoint, "intake_kind", None)
     if kind is not None:
         text = f"Needs a {kind} integration key or an operator token."
-        return [{"bearer": []}], text, [401, 403]
+        return [{"bearer": []}], text, [401, 403, 429]
     assert getattr(endpoint, "public", False), f"{route.path} declares no access"
     return [], "No token: public, or the request is signed.", []
 
 
 def _parameter(path: str, name: str, op: Op) -> dict[str, Any]:
-    """A path parameter: an ``{id:int}`` route's is an integer; ``op.params`` knows the rest."""
-    if re.search(rf"\{{{name}:int\}}", path):
-        schema: Mapping[str, Any] = {"type": "integer", "minimum": 0}
-    else:
-        schema = op.params.get(name, {"type": "string"})
+    """A path parameter as ``op.params`` describes it; else an ``{id:int}`` route's is an
+    integer, any other a string."""
+    schema: Mapping[str, Any] = {"type": "string"}
+    if name in op.params:
+        schema = op.params[name]
+    elif re.search(rf"\{{{name}:int\}}", path):
+        schema = {"type": "integer", "minimum": 0}
     return {"name": name, "in": "path", "required": True, "schema": dict(schema)}
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, create_model
 from bounceback.api.agent_wire import AGENT_ID_PATTERN, AgentReport
 from bounceback.api.deployment_wire import (
     DeployedRequest,
+    Deployment,
     DeploymentDetail,
     FinishRequest,
     FreezeOverrideRequest,
@@ -29,7 +30,7 @@ from bounceback.api.oncall.models import Person, Schedule, Team
 from bounceback.api.recovery.models import RecoveryAction
 from bounceback.api.routes import circuits, degradation, escalation, incidents, recovery
 from bounceback.api.routes import self_healing as healing
-from bounceback.api.schema import GenericAlert, IntakeResult
+from bounceback.api.schema import MAX_ID, GenericAlert, IntakeResult
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,9 @@ ESC = f"{AR}/escalation"
 CB = f"{AR}/circuit-breaker"
 SH = f"{AR}/self-healing"
 # id_param (routes/params.py): up to 18 digits
-INCIDENT_ID = {"id": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}}
+# id_param (routes/params.py) and the deployment routes: the store's INTEGER ids
+INCIDENT_ID = {"id": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}
+DEPLOYMENT_ID = INCIDENT_ID
 AGENT_ID = {"agent_id": {"type": "string", "pattern": AGENT_ID_PATTERN}}
 CIRCUIT_ID = {"id": {"type": "string", "pattern": AGENT_ID_PATTERN[:-1] + ":[^/]{1,200}$"}}
 HTML = "text/html"
@@ -117,7 +120,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", f"{AR}/enable"): Op("Switch automatic recovery on"),
     ("POST", f"{AR}/disable"): Op("Switch automatic recovery off"),
     ("POST", f"{AR}/test/{{action_id}}"): Op("Dry-run or run a recovery action", recovery.TestBody),
-    **_objects(f"{AR}/actions", "recovery action", RecoveryAction, "action_id"),
+    **_objects(
+        f"{AR}/actions", "recovery action", RecoveryAction, "action_id", _shown(RecoveryAction)
+    ),
     ("POST", "/api/alerts"): Op(
         "Send an alert (Bounceback's format)", GenericAlert, IntakeResult, status=202
     ),
@@ -162,7 +167,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", f"{SH}/active"): Op("Self-healing attempts in progress"),
     ("POST", f"{SH}/enable"): Op("Switch self-healing on", healing.SwitchBody, errors=(404,)),
     ("POST", f"{SH}/disable"): Op("Switch self-healing off", healing.SwitchBody, errors=(404,)),
-    ("POST", f"{SH}/force"): Op("Run a self-healing action now", healing.ForceBody, status=202),
+    ("POST", f"{SH}/force"): Op(
+        "Run a self-healing action now", healing.ForceBody, errors=(404,), status=202
+    ),
     ("GET", f"{CB}/status"): Op("Circuit breakers' summary"),
     ("GET", f"{CB}/circuits"): Op("Every breaker"),
     ("POST", f"{CB}/circuits/reset-all"): Op("Reset breakers", circuits.ResetAllBody, status=202),
@@ -177,7 +184,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", f"{DEP}/active"): Op("Deployments being watched"),
     ("GET", f"{DEP}/history"): Op("Finished deployments"),
     ("POST", f"{DEP}/track"): Op(
-        "Track a deployment", TrackRequest, DeploymentDetail, (409,), status=201
+        "Track a deployment", TrackRequest, Deployment, (409,), status=201
     ),
     ("POST", f"{DEP}/gate"): Op("Ask whether a deployment may proceed", GateRequest),
     ("POST", f"{DEP}/freeze/override"): Op(
@@ -185,12 +192,12 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("POST", f"{DEP}/auto-rollback/enable"): Op("Switch automatic rollback on"),
     ("POST", f"{DEP}/auto-rollback/disable"): Op("Switch automatic rollback off"),
-    ("GET", f"{DEP}/{{id}}"): Op("One deployment", response=DeploymentDetail),
+    ("GET", f"{DEP}/{{id}}"): Op("One deployment", response=DeploymentDetail, params=DEPLOYMENT_ID),
     ("POST", f"{DEP}/{{id}}/deployed"): Op(
-        "The deployment is live", DeployedRequest, DeploymentDetail, (409,)
+        "The deployment is live", DeployedRequest, Deployment, (409,), params=DEPLOYMENT_ID
     ),
     ("POST", f"{DEP}/{{id}}/finish"): Op(
-        "The deployment finished", FinishRequest, DeploymentDetail, (409,)
+        "The deployment finished", FinishRequest, Deployment, (409,), params=DEPLOYMENT_ID
     ),
     ("POST", f"{DEP}/{{target}}/rollback"): Op(
         "Roll a target back", RollbackRequest, errors=(409,)

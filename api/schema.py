@@ -8,6 +8,11 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The store's ids are INTEGER (PostgreSQL's int4): a larger one names nothing and must be refused
+# before it reaches a query, where PostgreSQL would fail on it (SQLite on anything past int8).
+MAX_ID = 2**31 - 1
+MAX_BIGINT = 2**63 - 1
+
 
 class Severity(StrEnum):
     CRITICAL = "critical"

@@ -74,6 +74,10 @@ def summary_of(hook: AlertmanagerWebhook) -> str:
     return f"{text}: {firing} firing"[:1024]
 
 
+def _clip(value: str | None) -> str | None:
+    return value[:255] if value is not None else None
+
+
 def to_event(hook: AlertmanagerWebhook, actor: str, integration: str | None) -> AlertEvent:
     labels = hook.commonLabels
     # The worst severity among the alerts, not only the common one.
@@ -102,8 +106,9 @@ def to_event(hook: AlertmanagerWebhook, actor: str, integration: str | None) -> 
         action=EventAction.TRIGGER if hook.status == AlertStatus.FIRING else EventAction.RESOLVE,
         severity=severity,
         summary=summary_of(hook),
-        source=labels.get("instance") or labels.get("job") or "alertmanager",
-        service=labels.get("service") or labels.get("job"),
+        # Label values have no length limit; the incident's columns have (255).
+        source=(labels.get("instance") or labels.get("job") or "alertmanager")[:255],
+        service=_clip(labels.get("service") or labels.get("job")),
         labels=labels,
         actor=actor,
         integration=integration,

@@ -25,6 +25,7 @@ def default_fingerprint(alert: GenericAlert) -> str:
 
 def to_event(alert: GenericAlert, actor: str, integration: str | None) -> AlertEvent:
     dedup_key = alert.fingerprint or default_fingerprint(alert)
+    labelled = alert.labels.get("service")  # no length limit; the incident's column has 255
     return AlertEvent(
         fingerprint=f"generic:{dedup_key}",
         dedup_key=dedup_key,
@@ -32,7 +33,7 @@ def to_event(alert: GenericAlert, actor: str, integration: str | None) -> AlertE
         severity=alert.severity,
         summary=alert.summary,
         source=alert.source,
-        service=alert.service or alert.labels.get("service"),
+        service=alert.service or (labelled[:255] if labelled is not None else None),
         labels=alert.labels,
         actor=actor,
         integration=integration,

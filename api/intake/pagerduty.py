@@ -57,7 +57,7 @@ def routing_key_of(body: bytes) -> str | None:
     """The routing_key of a raw event, if it has one, without validating the rest."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python recurses
         return None
     key = data.get("routing_key") if isinstance(data, dict) else None
     return key if isinstance(key, str) and key else None
@@ -97,7 +97,7 @@ def to_event(event: PagerDutyEvent, actor: str, integration: str | None) -> Aler
         severity=_SEVERITIES[payload.severity] if payload else Severity.MEDIUM,
         summary=payload.summary if payload else "",
         source=payload.source if payload else "pagerduty",
-        service=payload.component if payload else None,
+        service=payload.component[:255] if payload and payload.component is not None else None,
         labels=labels,
         actor=actor,
         integration=integration,

@@ -30,6 +30,7 @@ from bounceback.api.errors import Invalid, NotFound
 from bounceback.api.pagination import decode_cursor, encode_cursor, parse_limit
 from bounceback.api.routes.body import parse_json
 from bounceback.api.routes.params import enum_param
+from bounceback.api.schema import MAX_ID
 
 PREFIX = "/api/auto-recovery/deployment"
 _TARGET = re.compile(TARGET_PATTERN)
@@ -47,6 +48,11 @@ def _hub(request: Request) -> Hub:
 def _deployment_id(request: Request) -> int:
     value = request.path_params["id"]
     assert isinstance(value, int)
+    if value > MAX_ID:
+        raise Invalid(
+            f"path parameter 'id' must be a deployment id up to {MAX_ID}",
+            [{"field": "id", "message": f"got {value}"}],
+        )
     return value
 
 

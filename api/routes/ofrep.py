@@ -27,7 +27,7 @@ async def _context_error(request: Request) -> str | None:
         return None
     try:
         body: Any = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python recurses
         return 'the body must be JSON: {"context": {...}}'
     if not isinstance(body, dict):
         return 'the body must be a JSON object: {"context": {...}}'

@@ -9,6 +9,7 @@ from typing import TypeVar
 from starlette.requests import Request
 
 from bounceback.api.errors import Invalid
+from bounceback.api.schema import MAX_ID
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -43,9 +44,9 @@ def time_param(request: Request, name: str) -> datetime | None:
 
 def id_param(request: Request, name: str = "id") -> int:
     raw = request.path_params[name]
-    if not isinstance(raw, str) or not raw.isdigit() or len(raw) > 18:
+    if not isinstance(raw, str) or not raw.isdigit() or len(raw) > 10 or int(raw) > MAX_ID:
         raise Invalid(
-            f"path parameter '{name}' must be a positive integer",
+            f"path parameter '{name}' must be a positive integer up to {MAX_ID}",
             [{"field": name, "message": f"got {raw!r}"}],
         )
     return int(raw)

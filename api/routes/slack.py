@@ -108,7 +108,7 @@ async def interactions_route(request: Request) -> Response:
     body = await verify(hub, request)
     try:
         payload: dict[str, Any] = json.loads(_form(body)["payload"])
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, RecursionError):
         raise BadRequest("expected a form field 'payload' holding JSON") from None
     if payload.get("type") != "block_actions":
         return Response(status_code=200)  # other interactions are not ours to handle

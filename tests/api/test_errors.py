@@ -130,6 +130,14 @@ async def test_non_numeric_incident_id_is_422(hub: RunningHub) -> None:
     assert response.status_code == 422
 
 
+async def test_an_incident_id_past_the_stores_integers_is_422_not_a_500(hub: RunningHub) -> None:
+    for path in ("/api/incidents/2147483648", "/api/incidents/99999999999/acknowledge"):
+        method = hub.client.get if path.endswith("8") else hub.client.post
+        response = await method(path, headers=hub.auth(Role.OPERATOR))
+        assert response.status_code == 422, (path, response.text)
+        assert error_of(response.json())["details"][0]["field"] == "id"  # type: ignore[index]
+
+
 async def test_every_response_carries_a_request_id(hub: RunningHub) -> None:
     mine = await hub.client.get("/healthz", headers={"X-Request-ID": "trace-123"})
     assert mine.headers["x-request-id"] == "trace-123"

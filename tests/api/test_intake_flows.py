@@ -134,6 +134,34 @@ async def test_pagerduty_invalid_event_is_400_with_errors(hub: RunningHub) -> No
     assert any("dedup_key" in message for message in response.json()["errors"])
 
 
+async def test_pagerduty_body_nested_past_pythons_recursion_is_400_not_a_500(
+    hub: RunningHub,
+) -> None:
+    deep = b"[" * 5000
+    response = await hub.client.post(PD, content=deep, headers=hub.key("pagerduty"))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["details"][0]["field"] == "body"
+
+
+async def test_label_values_longer_than_the_incident_columns_are_cut_not_refused(
+    hub: RunningHub,
+) -> None:
+    """On PostgreSQL a source or service past 255 characters failed the insert (a 500)."""
+    long = "x" * 300
+    hook = {"groupKey": "g", "status": "firing", "commonLabels": {"instance": long, "job": long}}
+    alert = {"source": "s", "summary": "y", "labels": {"service": long}}
+    event = pagerduty_event(hub.keys["pagerduty"], "trigger", "long")
+    event["payload"]["component"] = long  # type: ignore[index]
+    for path, body, key in ((AM, hook, "alertmanager"), ("/api/alerts", alert, "generic")):
+        response = await hub.client.post(path, json=body, headers=hub.key(key))
+        assert response.status_code == 202, response.text
+        opened = await incident(hub, response.json()["incident_id"])
+        assert opened["service"] == long[:255]
+    response = await hub.client.post(PD, json=event)
+    assert response.status_code == 202, response.text
+    assert (await incident(hub, response.json()["incident_id"]))["service"] == long[:255]
+
+
 async def test_pagerduty_severity_maps_to_ours(hub: RunningHub) -> None:
     event = pagerduty_event(hub.keys["pagerduty"], "trigger", "sev")
     event["payload"]["severity"] = "warning"  # type: ignore[index]

@@ -170,6 +170,11 @@ async def test_ofrep_bulk_and_single_evaluation(degradation_hub: HubFactory) -> 
         )
         assert bad.status_code == 400
         assert bad.json()["errorCode"] == "INVALID_CONTEXT"
+        deep = await hub.client.post(  # deeper than Python recurses: was a 500
+            "/ofrep/v1/evaluate/flags", content=b"[" * 5000, headers=viewer(hub)
+        )
+        assert deep.status_code == 400
+        assert deep.json()["errorCode"] == "INVALID_CONTEXT"
 
 
 async def test_a_recovery_step_activates_a_rule_until_reverted_by_hand(

@@ -27,6 +27,12 @@ WEB = {"target": "web", "version": "v1"}
         ("/track", {"target": "web", "version": "v1", "rolls_back": 5}, "rolls_back"),
         ("/track", {"target": "web", "version": "v1", "surprise": 1}, "surprise"),
         ("/gate", {"target": "web", "health_urls": "http://x"}, "health_urls"),
+        # Past the store's integers (PostgreSQL failed on them: a 500).
+        ("/track", {**WEB, "kind": "rollback", "rolls_back": 2**31}, "rolls_back"),
+        ("/track", {**WEB, "github_deployment_id": 2**63}, "github_deployment_id"),
+        ("/web/rollback", {"reason": "x", "deployment_id": 10**20}, "deployment_id"),
+        ("/1/deployed", {"github_deployment_id": 10**20}, "github_deployment_id"),
+        ("/2147483648/finish", {"outcome": "failed"}, "id"),
         ("/freeze/override", {"target": "web", "reason": "x"}, "reason"),
         ("/web/rollback", {}, "reason"),
         ("/1/finish", {"outcome": "monitoring"}, "outcome"),
@@ -67,6 +73,15 @@ async def test_unknown_deployments_are_404_and_non_json_is_400(deploy_hub: HubFa
         )
         assert history.status_code == 422
         assert history.json()["error"]["details"][0]["field"] == "state"
+
+
+async def test_a_deployment_id_past_the_stores_integers_is_422_not_a_500(
+    deploy_hub: HubFactory,
+) -> None:
+    async with deploy_hub() as hub:
+        response = await hub.client.get(f"{PATH}/{10**20}", headers=hub.auth(Role.VIEWER))
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["details"][0]["field"] == "id"
 
 
 async def test_status_active_and_history_are_not_taken_for_deployment_ids(
