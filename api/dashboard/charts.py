@@ -168,3 +168,94 @@ def bars(
         )
     parts.append("</svg>")
     return _svg(parts)
+
+
+def columns(
+    values: Sequence[tuple[str, float | None]],
+    *,
+    title: str,
+    unit: str = "",
+    y_max: float | None = None,
+    width: int = 640,
+    height: int = 200,
+) -> Markup:
+    """One column per time bucket (e.g. success rate per day); None leaves a gap (no data in
+    that bucket). The first, middle and last labels are drawn; every column has a tooltip."""
+    left, right, top, bottom = 48, 12, 28, 30
+    plot_w, plot_h = width - left - right, height - top - bottom
+    known = [v for _, v in values if v is not None]
+    high: float = max([*known, y_max or 0.0]) or 1.0
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        f'<text x="{left}" y="16" font-size="13" font-weight="600" fill="#1b1f24">'
+        f"{escape(title)}</text>",
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+        'stroke="#d8dde3"/>',
+    ]
+    for bound, y in ((high, top + 10), (0.0, top + plot_h)):
+        parts.append(
+            f'<text x="{left - 6}" y="{y}" text-anchor="end" font-size="11" fill="#5b6470">'
+            f"{escape(_fmt(bound) + unit)}</text>"
+        )
+    if not known:
+        parts.append(
+            f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" '
+            'font-size="12" fill="#5b6470">no data yet</text>'
+        )
+    slot = plot_w / max(len(values), 1)
+    gap = min(4.0, slot / 4)
+    labelled = {0, len(values) // 2, len(values) - 1}
+    for index, (label, value) in enumerate(values):
+        x = left + index * slot
+        if value is not None:
+            size = _scale(value, 0, high, plot_h)
+            parts.append(
+                f'<rect class="col" x="{x + gap / 2:.1f}" y="{top + plot_h - size:.1f}" '
+                f'width="{slot - gap:.1f}" height="{size:.1f}" fill="{PALETTE[0]}">'
+                f"<title>{escape(f'{label}: {_fmt(value)}{unit}')}</title></rect>"
+            )
+        if index in labelled and values:
+            anchor = "start" if index == 0 else "end" if index == len(values) - 1 else "middle"
+            lx = x if index == 0 else x + slot if index == len(values) - 1 else x + slot / 2
+            parts.append(
+                f'<text x="{lx:.1f}" y="{height - 8}" text-anchor="{anchor}" font-size="11" '
+                f'fill="#5b6470">{escape(label)}</text>'
+            )
+    parts.append("</svg>")
+    return _svg(parts)
+
+
+def before_after(
+    rows: Sequence[tuple[str, float, float]], *, title: str, width: int = 420
+) -> Markup:
+    """Paired bars per metric: the mean reading before (grey) and after (blue) an action."""
+    row, left = 34, 150
+    height = 40 + row * max(len(rows), 1)
+    high = max((max(abs(b), abs(a)) for _, b, a in rows), default=0) or 1
+    span = width - left - 60
+    parts = [
+        f'<svg class="chart small" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        f'<text x="0" y="14" font-size="12" font-weight="600" fill="#1b1f24">{escape(title)}'
+        "</text>",
+        f'<rect x="{left}" y="22" width="10" height="8" fill="#9aa4b1"/>'
+        f'<text x="{left + 14}" y="30" font-size="11" fill="#5b6470">before</text>'
+        f'<rect x="{left + 64}" y="22" width="10" height="8" fill="{PALETTE[0]}"/>'
+        f'<text x="{left + 78}" y="30" font-size="11" fill="#5b6470">after</text>',
+    ]
+    for index, (label, before, after) in enumerate(rows):
+        y = 38 + index * row
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 16}" text-anchor="end" font-size="11" '
+            f'fill="#1b1f24">{escape(label)}</text>'
+        )
+        for offset, value, colour in ((0, before, "#9aa4b1"), (13, after, PALETTE[0])):
+            length = _scale(abs(value), 0, high, span)
+            parts.append(
+                f'<rect x="{left}" y="{y + offset + 2}" width="{length:.1f}" height="11" '
+                f'fill="{colour}"/><text x="{left + length + 4:.1f}" y="{y + offset + 12}" '
+                f'font-size="10" fill="#1b1f24">{escape(_fmt(value))}</text>'
+            )
+    parts.append("</svg>")
+    return _svg(parts)

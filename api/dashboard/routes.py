@@ -7,7 +7,14 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from bounceback.api.dashboard import health_page, live, overview, signin, status_page
+from bounceback.api.dashboard import (
+    health_page,
+    live,
+    overview,
+    recovery_page,
+    signin,
+    status_page,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -16,6 +23,7 @@ routes: list[BaseRoute] = [
     *live.routes,
     *overview.routes,
     *status_page.routes,
+    *recovery_page.routes,
     *health_page.routes,
     Mount("/static", app=StaticFiles(directory=STATIC, follow_symlink=True), name="static"),
 ]
