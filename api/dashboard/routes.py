@@ -8,7 +8,9 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from bounceback.api.dashboard import (
+    audit_page,
     health_page,
+    incidents,
     live,
     overview,
     recovery_page,
@@ -22,6 +24,8 @@ routes: list[BaseRoute] = [
     *signin.routes,
     *live.routes,
     *overview.routes,
+    *incidents.routes,
+    *audit_page.routes,
     *status_page.routes,
     *recovery_page.routes,
     *health_page.routes,

@@ -1,0 +1,107 @@
+"""The audit log page (admin): who did what to what, with which outcome, filtered and paged
+newest first, from the same records as ``GET /api/auto-recovery/audit``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bounceback.api.audit import AuditFilter, list_records
+from bounceback.api.auth.roles import Role
+from bounceback.api.context import Hub
+from bounceback.api.dashboard.timefmt import when
+from bounceback.api.dashboard.web import page, render
+from bounceback.api.errors import ApiError
+from bounceback.api.pagination import decode_cursor, encode_cursor, parse_limit
+
+LIMIT = 50
+FILTERS = ("actor", "action", "target", "outcome")
+MAX_TEXT = 300
+MAX_DETAILS = 400
+OUTCOMES = ("ok", "refused", "not_found", "failed")
+
+
+def read_filters(query: Mapping[str, str]) -> tuple[AuditFilter, dict[str, str]]:
+    values = {name: (query.get(name) or "").strip()[:MAX_TEXT] for name in FILTERS}
+    found = AuditFilter(
+        actor=values["actor"] or None,
+        action=values["action"] or None,
+        target=values["target"] or None,
+        outcome=values["outcome"] or None,
+    )
+    return found, values
+
+
+def target_link(target: str) -> str | None:
+    """Where a target has a dashboard page of its own."""
+    kind, _, key = target.partition(":")
+    if kind == "incident" and key.isdigit():
+        return f"/incidents/{key}"
+    return None
+
+
+def details_text(details: Mapping[str, Any]) -> str:
+    if not details:
+        return ""
+    text = json.dumps(details, sort_keys=True, default=str, ensure_ascii=False)
+    return text if len(text) <= MAX_DETAILS else text[: MAX_DETAILS - 1] + "…"
+
+
+def row(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": record["id"],
+        "at": when(record["at"]),
+        "actor": record["actor"],
+        "action": record["action"],
+        "target": record["target"],
+        "link": target_link(record["target"]),
+        "outcome": record["outcome"],
+        "details": details_text(record["details"] or {}),
+        "request_id": record["request_id"],
+    }
+
+
+@page(Role.ADMIN)
+async def audit_page(request: Request) -> Response:
+    hub: Hub = request.app.state.hub
+    filters, values = read_filters(request.query_params)
+    cursor = request.query_params.get("cursor")
+    problems = []
+    try:
+        before = decode_cursor(cursor)
+    except ApiError:
+        before, cursor = None, None
+        problems.append("That page link is not one this hub made: showing the newest.")
+    try:
+        limit = parse_limit(request.query_params.get("limit"), LIMIT)
+    except ApiError as exc:
+        limit = LIMIT
+        problems.append(exc.message)
+    async with hub.db.read() as conn:
+        records = await list_records(conn, filters, before_id=before, limit=limit)
+    kept = {name: value for name, value in values.items() if value}
+    if limit != LIMIT:
+        kept["limit"] = str(limit)
+    older = None
+    if len(records) == limit:
+        older = "/audit?" + urlencode({**kept, "cursor": encode_cursor(records[-1]["id"])})
+    context: dict[str, Any] = {
+        "rows": [row(record) for record in records],
+        "filters": values,
+        "filtered": any(values.values()),
+        "outcomes": OUTCOMES,
+        "older": older,
+        "newest": ("/audit?" + urlencode(kept)) if cursor else None,
+    }
+    if problems:
+        context["problem"] = " ".join(problems)
+    return await render(request, "audit.html", context, live="audit")
+
+
+routes = [Route("/audit", audit_page, methods=["GET"])]
