@@ -9,6 +9,8 @@ from starlette.staticfiles import StaticFiles
 
 from bounceback.api.dashboard import (
     audit_page,
+    degradation_page,
+    deployments_page,
     health_page,
     incidents,
     live,
@@ -29,5 +31,7 @@ routes: list[BaseRoute] = [
     *status_page.routes,
     *recovery_page.routes,
     *health_page.routes,
+    *deployments_page.routes,
+    *degradation_page.routes,
     Mount("/static", app=StaticFiles(directory=STATIC, follow_symlink=True), name="static"),
 ]
