@@ -85,6 +85,18 @@ def grid(circuits: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def spreads(metrics: dict[str, dict[str, float | None]]) -> list[tuple[str, str]]:
+    """The fleet's mean and highest reading per metric, e.g. ("CPU", "54.7 / 83.0 %")."""
+
+    def shown(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1f}"
+
+    return [
+        (LABELS[name], f"{shown(metrics[name]['avg'])} / {shown(metrics[name]['max'])} %")
+        for name in host_samples.SHOWN
+    ]
+
+
 @page(Role.VIEWER)
 async def health_page(request: Request) -> Response:
     hub: Hub = request.app.state.hub
@@ -102,6 +114,7 @@ async def health_page(request: Request) -> Response:
         {
             "title": "System health",
             "fleet": fleet,
+            "spreads": spreads(fleet["metrics"]),
             "hosts": hosts,
             "silent": [h for h in hosts if h["status"] == "silent" or h["late"]],
             "grid": grid(circuits),

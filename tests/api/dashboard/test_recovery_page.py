@@ -130,7 +130,7 @@ async def test_the_agents_self_healing_shows_as_active_and_in_performance_impact
     active = section(page, "active-attempts")
     assert "restart-app" in active and "web-1: app" in active
     assert "restart_service running on the agent" in active
-    assert "<td>1m 15s</td>" in active
+    assert '<td class="nowrap">1m 15s</td>' in active
     card = page[page.index("clear-caches <span") :]
     assert "agent self-healing" in card[:200]
     # Largest change first; an unchanged reading is still listed.
