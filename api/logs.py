@@ -37,6 +37,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+QUIET_LIBRARIES = ("httpx", "httpcore", "aiosqlite", "asyncpg")
+
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"
 
 
@@ -54,3 +56,7 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # Whatever the level, never below WARNING: these log each request's URL (a Teams webhook URL
+    # is a secret) or each SQL statement's parameters.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -15,6 +15,16 @@ from bounceback.api.logs import request_id_var
 access_log = logging.getLogger("bounceback.access")
 error_log = logging.getLogger("bounceback.api")
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
+# A one-click link's path is its credential (escalation links in emails and cards): logs show
+# the route, never the token.
+_LINKS = "/api/escalation/links/"
+
+
+def loggable_path(path: str) -> str:
+    if not path.startswith(_LINKS):
+        return path
+    _, slash, rest = path[len(_LINKS) :].partition("/")
+    return f"{_LINKS}<token>{slash}{rest}"
 
 
 class RequestIdMiddleware:
@@ -55,7 +65,9 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            error_log.exception(
+                "unhandled error on %s %s", scope["method"], loggable_path(scope["path"])
+            )
             if not started_response:
                 response = error_response(
                     500,
@@ -69,7 +81,7 @@ class RequestIdMiddleware:
                 access_log.info(
                     "%s %s %d %.1fms",
                     scope["method"],
-                    scope["path"],
+                    loggable_path(scope["path"]),
                     status,
                     (time.perf_counter() - started) * 1000,
                 )
