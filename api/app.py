@@ -85,6 +85,7 @@ def create_app(
             await hub.directories.load(conn)  # before intake: does escalation have policies?
         refresh = asyncio.create_task(hub.directories.keep_fresh(db, clock, stop_refresh))
         hub.ingest.start()
+        await hub.signals.start()
         hub.scheduler.start()
         await hub.recovery.start()
         await hub.degradation.start()
@@ -99,6 +100,7 @@ def create_app(
             stop_refresh.set()
             await refresh
             await hub.scheduler.stop()
+            await hub.signals.stop()
             await db.dispose()
             log.info("hub stopped")
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bounceback.api.logs import request_id_var
+from bounceback.api.store.db import mark_changed
 from bounceback.api.store.tables import audit_log
 
 
@@ -44,7 +45,9 @@ def audit_row(
 
 
 async def record(conn: AsyncConnection, **fields: Any) -> None:
-    await conn.execute(audit_log.insert().values(audit_row(**fields)))
+    row = audit_row(**fields)
+    await conn.execute(audit_log.insert().values(row))
+    mark_changed(conn, row["action"].partition(".")[0])  # what changed, for live dashboards
 
 
 async def list_records(

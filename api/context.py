@@ -36,6 +36,8 @@ from bounceback.api.notify.slack import SlackChannel
 from bounceback.api.recovery.engine import RecoveryEngine
 from bounceback.api.recovery.hubsteps import HubSteps, deployment_rollback
 from bounceback.api.settings import HubSettings
+from bounceback.api.signals import CHANGES, Signals
+from bounceback.api.store import listen
 from bounceback.api.store.db import Database
 from bounceback.api.work.scheduler import Scheduler
 
@@ -65,15 +67,19 @@ class Hub:
     degradation: DegradationEngine
     recovery: RecoveryEngine
     metrics: HubMetrics
+    signals: Signals
     changes: ChangeFeed
 
     @classmethod
     def build(cls, settings: HubSettings, db: Database, clock: Clock) -> Hub:
         started_at = clock.now()
-        scheduler = Scheduler(db, clock)
+        # Wake-ups for every replica: LISTEN/NOTIFY on PostgreSQL, this process on SQLite.
+        signals = Signals(listen.transport_for(db.url, db.schema))
+        db.on_commit = lambda topics: signals.publish_many(CHANGES, topics)
+        scheduler = Scheduler(db, clock, signals=signals)
         watch = silence.SilenceWatch(clock, scheduler, started_at)
         scheduler.register_transactional(silence.KIND, watch.check)
-        signal = CommandSignal()
+        signal = CommandSignal(signals)
         deployments = Engine.build(settings, db, clock, scheduler)
         Watcher(deployments).register()
         degradation = DegradationEngine(settings, db, clock, scheduler)
@@ -132,5 +138,6 @@ class Hub:
             degradation=degradation,
             recovery=recovery,
             metrics=metrics,
+            signals=signals,
             changes=ChangeFeed(db, settings.bounceback_dashboard_live_seconds),
         )

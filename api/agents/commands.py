@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bounceback.api.agent_wire import AgentCommand, CommandKind, CommandResultEvent
 from bounceback.api.agents.validate import clean, jsonable
+from bounceback.api.signals import AGENT_COMMANDS, Signals
 from bounceback.api.store.tables import agent_commands
 
 _MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
@@ -175,19 +176,18 @@ async def counts(conn: AsyncConnection) -> dict[str, int]:
 
 
 class CommandSignal:
-    """Wakes this process's long-polls when a command for their agent is committed here.
+    """Wakes the long-polls of agents whose commands were committed, on every replica that
+    ``signals`` reaches (this process alone without a transport, as on SQLite)."""
 
-    Other replicas' commands are found by the pollers' periodic look at the store.
-    """
+    def __init__(self, signals: Signals | None = None) -> None:
+        self._signals = signals or Signals()
 
-    def __init__(self) -> None:
-        self._events: dict[str, asyncio.Event] = {}
+    @property
+    def shared(self) -> bool:
+        return self._signals.shared
 
     def watch(self, agent_id: str) -> asyncio.Event:
-        return self._events.setdefault(agent_id, asyncio.Event())
+        return self._signals.event(AGENT_COMMANDS, agent_id)
 
     def notify(self, agent_ids: set[str] | list[str]) -> None:
-        for agent_id in agent_ids:
-            event = self._events.pop(agent_id, None)
-            if event is not None:
-                event.set()
+        self._signals.publish_many(AGENT_COMMANDS, agent_ids)

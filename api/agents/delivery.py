@@ -1,8 +1,10 @@
 """``GET /api/agents/{id}/commands?wait=N``: answer at once with pending commands, or wait for one.
 
-A waiting poll wakes when a command for its agent is committed in this process, and looks at the
-store every second for commands other replicas issued. Waiting uses the hub's clock, so tests can
-drive it.
+A waiting poll wakes when a command for its agent is committed on any replica (``CommandSignal``)
+and also looks at the store now and then: every second when signals stay in this process (a
+SQLite hub; commands written by other processes), every 10 seconds when they reach every replica
+(PostgreSQL), as a safety net for signals lost while a replica reconnected. Waiting uses the
+hub's clock, so tests can drive it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from bounceback.api.store.db import Database
 
 MAX_WAIT_SECONDS = 30.0
 RECHECK = timedelta(seconds=1)
+RECHECK_SHARED = timedelta(seconds=10)
 
 
 async def _never_gone() -> bool:
@@ -30,6 +33,7 @@ class CommandDelivery:
         self._db = db
         self._clock = clock
         self._signal = signal
+        self._recheck = RECHECK_SHARED if signal.shared else RECHECK
 
     async def poll(
         self,
@@ -58,7 +62,7 @@ class CommandDelivery:
             now = self._clock.now()
             if now >= deadline:
                 return []
-            await self._clock.sleep_until(min(deadline, now + RECHECK), wake)
+            await self._clock.sleep_until(min(deadline, now + self._recheck), wake)
 
     async def _has_pending(self, agent_id: str) -> bool:
         # A read first: idle polls must not queue for SQLite's single writer.

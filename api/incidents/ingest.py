@@ -26,7 +26,7 @@ from bounceback.api.incidents.decide import IncidentSnapshot, apply_alert
 from bounceback.api.intake.event import AlertEvent
 from bounceback.api.logs import request_id_var
 from bounceback.api.schema import IncidentState, IntakeAction, IntakeResult
-from bounceback.api.store.db import Database, insert_many
+from bounceback.api.store.db import Database, insert_many, mark_changed
 from bounceback.api.store.tables import audit_log
 
 log = logging.getLogger("bounceback.intake")
@@ -274,6 +274,7 @@ class IngestQueue:
         store.update_many_now(conn, pending, alerts)
         store.insert_events_now(conn, event_rows)
         insert_many(conn, audit_log, audit_rows)
+        mark_changed(conn, "incident")
         handed_off = escalates and bool(opened or changed)
         if handed_off:
             handoff.batch_now(conn, opened, changed, "alert intake", now)

@@ -15,6 +15,7 @@ which only compute and read under the write lock, directly on the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -38,6 +39,13 @@ SQLITE_BUSY_TIMEOUT_S = 30
 # FULL: each commit syncs the WAL to disk before it returns, so an acknowledged write survives a
 # power cut, not only a crash of the hub (NORMAL). Group commit makes it one sync per batch.
 SQLITE_SYNCHRONOUS = "FULL"
+_CHANGED = "bounceback.changed"  # the connection's ``info`` key for ``mark_changed``
+
+
+def mark_changed(conn: AsyncConnection | sa.Connection, topic: str) -> None:
+    """Note that this transaction changes ``topic`` ("incident", "agent", …): once it commits,
+    the database's ``on_commit`` hears of it (the hub tells dashboards on every replica)."""
+    conn.info.setdefault(_CHANGED, set()).add(topic)
 
 
 def to_json(value: Any) -> str:
@@ -56,6 +64,8 @@ class Database:
         self._batch_thread: ThreadPoolExecutor | None = None
         # SQLite: whose turn it is to write, among the hub's writers.
         self._write_turn: asyncio.Lock | None = None
+        # Called with the topics of each committed transaction that marked some.
+        self.on_commit: Callable[[set[str]], None] | None = None
         if self.dialect == "sqlite":
             database = make_url(url).database
             if database and database != ":memory:":
@@ -105,12 +115,21 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction; committed when the block ends without error."""
-        if self._write_turn is None:
+        changed: set[str] | None = None
+        async with contextlib.AsyncExitStack() as turn:
+            if self._write_turn is not None:
+                await turn.enter_async_context(self._write_turn)
             async with self._writer.begin() as conn:
-                yield conn
-            return
-        async with self._write_turn, self._writer.begin() as conn:
-            yield conn
+                try:
+                    yield conn
+                finally:
+                    # The connection's info outlives this checkout: never leave marks behind.
+                    changed = conn.info.pop(_CHANGED, None)
+        self._committed(changed)
+
+    def _committed(self, changed: set[str] | None) -> None:
+        if changed and self.on_commit is not None:
+            self.on_commit(changed)
 
     async def run_batch(self, work: Callable[[sa.Connection], T]) -> T:
         """Run the synchronous ``work`` in one write transaction, committed when it returns.
@@ -118,7 +137,7 @@ class Database:
         For writers of many statements at once; the calling task waits for the commit."""
         if self._batch_writer is None or self._write_turn is None:
             async with self.transaction() as conn:
-                return await conn.run_sync(work)
+                return await conn.run_sync(work)  # its marks are on this connection too
         await self._write_turn.acquire()
         # Once begun, a batch runs to its end and gives up the turn itself, even when the
         # caller is cancelled meanwhile: its thread work must not overlap the next writer's.
@@ -150,7 +169,10 @@ class Database:
                 self._batch_conn = None
                 await loop.run_in_executor(thread, self._discard_batch_connection, conn)
                 raise
+            finally:
+                changed = conn.info.pop(_CHANGED, None)
             conn.commit()
+            self._committed(changed)
             return result
         finally:
             self._write_turn.release()

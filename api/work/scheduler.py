@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bounceback.api.clock import Clock
+from bounceback.api.signals import CHANGES, WORK, Signals
 from bounceback.api.store.db import Database
 from bounceback.api.work import queue
 from bounceback.api.work.policy import Decision, Fail, Outcome, Retry, backoff, decide, next_wake
@@ -65,6 +66,7 @@ class Scheduler:
         lease: timedelta = timedelta(seconds=30),
         poll: timedelta = timedelta(seconds=5),
         concurrency: int = 16,
+        signals: Signals | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -79,6 +81,11 @@ class Scheduler:
         self._running: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self.completed = 0
+        # New work committed on another replica wakes this one too (its due time may be sooner
+        # than this loop's next look); finished work tells dashboards what changed.
+        self._signals = signals
+        if signals is not None:
+            signals.on(WORK, lambda _key: self._wake.set())
 
     def register(self, kind: str, handler: PlainHandler) -> None:
         self._handlers[kind] = Registration(handler, transactional=False)
@@ -122,7 +129,10 @@ class Scheduler:
         return added
 
     def wake(self) -> None:
+        """New work was committed: look for it here and on every other replica."""
         self._wake.set()
+        if self._signals is not None:
+            self._signals.publish(WORK)
 
     @property
     def alive(self) -> bool:
@@ -201,7 +211,9 @@ class Scheduler:
         except Exception:
             log.exception("work %s (%s) failed to finish", item.id, item.kind)
         finally:
-            self.wake()
+            self._wake.set()
+            if self._signals is not None:
+                self._signals.publish(CHANGES, item.kind.partition(".")[0])
 
     async def _execute_transactional(self, item: WorkItem, registration: Registration) -> None:
         handler: TransactionalHandler = registration.handler  # type: ignore[assignment]
