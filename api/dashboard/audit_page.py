@@ -4,10 +4,12 @@ newest first, from the same records as ``GET /api/auto-recovery/audit``."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,7 +26,7 @@ LIMIT = 50
 FILTERS = ("actor", "action", "target", "outcome")
 MAX_TEXT = 300
 MAX_DETAILS = 400
-OUTCOMES = ("ok", "refused", "not_found", "failed")
+OUTCOMES = ("ok", "created", "refused", "not_found", "failed")
 
 
 def read_filters(query: Mapping[str, str]) -> tuple[AuditFilter, dict[str, str]]:
@@ -46,6 +48,13 @@ def target_link(target: str) -> str | None:
     return None
 
 
+def breakable(text: str) -> Markup:
+    """``token:<wbr>alice``, ``escalation.<wbr>acknowledge``: narrow columns wrap at the
+    separators instead of mid-word."""
+    parts = re.split(r"(?<=[.:])", text)
+    return Markup("<wbr>").join(escape(part) for part in parts)
+
+
 def details_text(details: Mapping[str, Any]) -> str:
     if not details:
         return ""
@@ -56,9 +65,9 @@ def details_text(details: Mapping[str, Any]) -> str:
 def row(record: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": record["id"],
-        "at": when(record["at"]),
-        "actor": record["actor"],
-        "action": record["action"],
+        "at": when(record["at"]).partition(" ")[::2],  # (date, time): wraps between the two
+        "actor": breakable(record["actor"]),
+        "action": breakable(record["action"]),
         "target": record["target"],
         "link": target_link(record["target"]),
         "outcome": record["outcome"],
