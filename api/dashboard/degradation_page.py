@@ -5,6 +5,7 @@ log and the rule's history read the same as when the API is used."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -56,7 +57,7 @@ def conditions_text(rule: RuleConfig) -> str:
 
 def switches(rule: RuleConfig) -> list[str]:
     """What the rule switches while active: ``flag = degraded value``."""
-    return [f"{flag_key(action)} = {degraded_value(action)!r}" for action in rule.actions]
+    return [f"{flag_key(action)} = {json.dumps(degraded_value(action))}" for action in rule.actions]
 
 
 def service_levels(

@@ -154,12 +154,12 @@ def series(found: Sequence[Reading], limit: int = MAX_POINTS) -> list[Series]:
     return lines
 
 
-UNITS = {LATENCY: " ms", "cpu_percent": "%", "memory_percent": "%"}
+UNITS = {"cpu_percent": "%", "memory_percent": "%"}  # latency_ms says its unit; labels stay short
 TITLES = {
-    "errors": "errors (failed share of each probe round)",
-    LATENCY: "latency_ms (each probe request)",
-    "cpu_percent": "cpu_percent (agent samples, hosts averaged)",
-    "memory_percent": "memory_percent (agent samples, hosts averaged)",
+    "errors": "errors · failed share per probe round",
+    LATENCY: "latency_ms · per probe request",
+    "cpu_percent": "cpu_percent · hosts averaged",
+    "memory_percent": "memory_percent · hosts averaged",
 }
 
 
@@ -170,15 +170,16 @@ def charts(found: dict[str, list[Reading]], deployed_at: datetime | None) -> lis
         if not values:
             continue
         first, last = min(r.at for r in values), max(r.at for r in values)
+        # The deploy is named in the title: a label on the marker would run into the legend.
+        marked = f" · dashed: deploy {deployed_at:%H:%M:%S}" if deployed_at else ""
         drawn.append(
             line_chart(
                 series(values),
-                title=TITLES[name],
+                title=TITLES[name] + marked,
                 unit=UNITS.get(name, ""),
                 y_min=0,
                 x_labels=(first.strftime("%H:%M:%S"), last.strftime("%H:%M:%S UTC")),
                 marker_x=deployed_at.timestamp() if deployed_at else None,
-                marker_label="deploy",
             )
         )
     return drawn

@@ -58,7 +58,7 @@ async def test_a_viewer_sees_levels_rules_flags_and_no_buttons(
         assert "checkout-db-down" in text and "Checkout database unreachable" in text
         assert "circuit of kind database open on ≥ 50% of hosts" in text
         assert "manual only" in text  # read-only has no conditions
-        assert "feature.recommendations.enabled = False" in text
+        assert "feature.recommendations.enabled = false" in text
         assert "<code>feature.search.mode</code>" in text
         assert "No changes yet." in text
         assert "Activate" not in text and "Revert" not in text
@@ -162,7 +162,7 @@ def test_conditions_and_switches_read_as_sentences() -> None:
         "≥ 1 open high-or-worse incident labelled team=pay and "
         "circuit redis half-open on ≥ 50% of hosts"
     )
-    assert switches(rule) == ["ratelimit.api.rps = 50", "redirect.shop.target = 'https://static'"]
+    assert switches(rule) == ["ratelimit.api.rps = 50", 'redirect.shop.target = "https://static"']
 
 
 def test_a_service_level_counts_its_own_rules_and_the_fleets() -> None:

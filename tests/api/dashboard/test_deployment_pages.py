@@ -163,10 +163,11 @@ async def test_a_failed_deploy_shows_its_charts_verdict_and_timeline_and_an_oper
             assert 'class="pill verdict-fail"' in text
             assert detail["deployment"]["verdict"]["explanation"].split(":")[0] in text
             # One chart per metric the judge read, each with the deploy marked.
-            for title in ("errors (failed", "latency_ms", "cpu_percent", "memory_percent"):
+            for title in ("errors · failed", "latency_ms ·", "cpu_percent ·", "memory_percent ·"):
                 assert title in text, title
             assert text.count('<svg class="chart"') == 4
-            assert text.count(">deploy</text>") == 4
+            # In each chart's label, tooltip and heading.
+            assert text.count("dashed: deploy 00:00:50") == 4 * 3
             assert "after deploy (judged)" in text and ">baseline</text>" in text
             for kind in ("tracked", "baseline", "deployed", "look", "failed"):
                 assert f'<span class="pill">{kind}</span>' in text, kind
