@@ -72,6 +72,18 @@ async def watched(
         for _ in range(12):
             await agent.sample(65.0)
             await advance(hub, clock, 20)
+        # The failed deployment opened an incident of web: publish a note about it.
+        opened = await hub.client.get(
+            "/api/incidents", params={"service": "web"}, headers=hub.auth(Role.VIEWER)
+        )
+        [incident] = opened.json()["items"]
+        note = {"title": "Errors on the web shop", "message": "We are rolling back a release."}
+        published = await hub.client.post(
+            f"/api/incidents/{incident['id']}/public-note",
+            json=note,
+            headers=hub.auth(Role.OPERATOR),
+        )
+        assert published.status_code == 200, published.text
         yield hub, int(tracked["id"])
 
 
@@ -146,6 +158,8 @@ async def test_the_public_status_page_renders_without_sign_in(
         await page.goto(f"{hub.url}/status")
         await expect(page.get_by_role("heading", name="Status", exact=True)).to_be_visible()
         await expect(page.locator("ul.components li")).to_have_count(2)  # web and checkout
+        await expect(page.locator("article.public-incident")).to_contain_text("rolling back")
+        await expect(page.get_by_text("deployment of web")).to_have_count(0)  # its summary
         await fits(page)
         await screenshots(page, artifacts, "status")
         assert errors == []

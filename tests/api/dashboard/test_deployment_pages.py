@@ -158,7 +158,7 @@ async def test_a_failed_deploy_shows_its_charts_verdict_and_timeline_and_an_oper
                 m for m in detail["deployment"]["verdict"]["metrics"] if m["name"] == "errors"
             ]
             metric = MetricVerdict.model_validate(errors)
-            assert f"<td>{guard_summary.number(metric.ratio)}</td>" in text
+            assert f">{guard_summary.number(metric.ratio)}</td>" in text
             assert guard_summary.statistics_cell(metric) in text
             assert 'class="pill verdict-fail"' in text
             assert detail["deployment"]["verdict"]["explanation"].split(":")[0] in text
