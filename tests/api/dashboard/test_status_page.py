@@ -156,6 +156,8 @@ async def test_components_show_health_without_sign_in_and_without_internal_incid
         page = await anonymous(hub, "/status")
         assert page.status_code == 200
         assert "set-cookie" not in page.headers
+        assert page.headers["cache-control"] == "public, max-age=15"
+        assert "script-src 'self'" in page.headers["content-security-policy"]
         assert "script" not in page.text  # its own template: no app.js, no live stream
         assert "Major Service Outage" in page.text
         assert "No incidents reported" in page.text  # open, but nothing was published
