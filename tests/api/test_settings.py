@@ -134,6 +134,15 @@ def test_an_unknown_key_inside_a_section_is_named_by_its_dotted_path(tmp_path: P
     assert "key 'deployments.probe_interval_seconds'" in text
 
 
+def test_a_file_that_is_not_utf8_is_a_config_error_not_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "hub.toml"
+    config.write_bytes(b"bounceback_port = 4000\n# caf\xe9\n")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config_file=config)
+    assert "not UTF-8" in raised.value.problems[0]
+    assert str(config) in raised.value.problems[0]
+
+
 def test_a_broken_toml_file_is_reported_with_its_position(tmp_path: Path) -> None:
     config = tmp_path / "hub.toml"
     config.write_text("port = = 3\n")
