@@ -19,7 +19,8 @@ MAX_VALUE_LENGTH = 4096
 _INTEGER = re.compile(r"^[+-]?\d{1,18}$")
 _TRUE, _FALSE = frozenset({"true", "yes", "1"}), frozenset({"false", "no", "0"})
 
-Scalar = str | int | float | bool
+# bool first: a bool is also an int, and a union serializes as the first member that matches.
+Scalar = bool | int | float | str
 
 
 class ParameterError(ValueError):

@@ -113,14 +113,16 @@ _CHECK_DEFAULTS = {
 
 
 def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """The seed's variables over the file. A section of the wrong type is left for validation
+    to report under its own name."""
     data = {**data}
-    if "HEALTH_CHECK_INTERVAL" in environ:
-        data["agent"] = {
-            **data.get("agent", {}),
-            "interval_seconds": environ["HEALTH_CHECK_INTERVAL"],
-        }
-    if "SELF_HEALING_ENABLED" in environ:
-        data["safety"] = {**data.get("safety", {}), "self_healing": environ["SELF_HEALING_ENABLED"]}
+    agent, safety = data.get("agent", {}), data.get("safety", {})
+    if "HEALTH_CHECK_INTERVAL" in environ and isinstance(agent, dict):
+        data["agent"] = {**agent, "interval_seconds": environ["HEALTH_CHECK_INTERVAL"]}
+    if "SELF_HEALING_ENABLED" in environ and isinstance(safety, dict):
+        data["safety"] = {**safety, "self_healing": environ["SELF_HEALING_ENABLED"]}
+    if not isinstance(data.get("checks", []), list):
+        return data
     checks = []
     for check in data.get("checks", []):
         if isinstance(check, dict):
@@ -176,4 +178,8 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Agen
         raise ConfigError([f"{path}: file not found (run `bounceback-agent init`)"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start}); TOML is UTF-8"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     return parse_config(data, source=str(path), environ=environ)

@@ -115,3 +115,33 @@ def test_services_are_only_suggested_where_systemd_runs(tmp_path: Path) -> None:
     booted = tmp_path / "booted"
     booted.mkdir()
     assert installed_services((units,), systemd_dir=booted) == ["nginx"]
+
+
+@pytest.mark.parametrize(
+    ("document", "environ", "where"),
+    [
+        ({"agent": 3}, {"HEALTH_CHECK_INTERVAL": "15"}, "agent"),
+        ({"safety": [1]}, {"SELF_HEALING_ENABLED": "false"}, "safety"),
+        ({"checks": True}, {"MEMORY_THRESHOLD": "80"}, "checks"),
+    ],
+)
+def test_a_section_of_the_wrong_type_is_a_problem_under_its_name_not_a_crash(
+    document: dict[str, object], environ: dict[str, str], where: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(document, source="agent.toml", environ=environ)
+    assert any(problem.startswith(f"agent.toml: {where}") for problem in raised.value.problems)
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_bytes(b"[agent]\nid = 'caf\xe9'\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(path, environ={})
+
+
+def test_a_boolean_parameters_default_stays_a_boolean_when_shown() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "agent.toml"
+    shown = load_config(example, environ={}).model_dump(mode="json")
+    [custom] = [action for action in shown["actions"] if action["name"] == "custom-memory-cleanup"]
+    assert custom["parameters"]["aggressive"]["default"] is False  # was 0
