@@ -137,10 +137,15 @@ class Escalator:
         if decision.status == Status.ACTIVE:
             assert decision.next_due is not None and decision.next_step is not None
             values.update(step=decision.next_step, next_step_at=decision.next_due)
+            key = step_key(incident.id, decision.next_step)
+            if decision.next_step == escalation.step:
+                # Held (a silence): the row under the step's own key is the one running now, so
+                # the step is taken again from a row of its own, keyed by when it is due.
+                key = f"{key}:held:{decision.next_due.isoformat()}"
             await queue.schedule(
                 conn,
                 kind=STEP,
-                key=step_key(incident.id, decision.next_step),
+                key=key,
                 due_at=decision.next_due,
                 now=now,
                 payload={"incident_id": incident.id, "step": decision.next_step},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -37,6 +38,21 @@ async def test_an_unacknowledged_critical_incident_pages_each_level_exactly_per_
     async with rig.hub.db.read() as conn:
         status = await conn.scalar(sa.text("SELECT status FROM escalations"))
     assert status == "exhausted"
+
+
+async def test_a_silence_holds_the_escalation_and_it_resumes_when_the_silence_ends(
+    rig: EscalationRig,
+) -> None:
+    incident_id = await rig.alert()
+    await rig.at_minute(1)
+    await rig.hub.incidents.silence(
+        incident_id, "token:ops", rig.clock.now() + timedelta(minutes=20)
+    )
+    await rig.settle()
+    for minute in (15, 20, 21, 36, 51, 66, 120):
+        await rig.at_minute(minute)
+    # L2 was due at 15 but the silence held it to 21; each later level keeps its own timeout.
+    assert rig.email.pages()[:3] == [(0, "ann"), (21, "bob"), (51, "cy")]
 
 
 async def test_an_acknowledgement_at_20_minutes_stops_the_escalation(rig: EscalationRig) -> None:
