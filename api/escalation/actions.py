@@ -11,6 +11,7 @@ from bounceback.api import audit
 from bounceback.api.clock import Clock
 from bounceback.api.errors import Conflict, NotFound
 from bounceback.api.escalation import links
+from bounceback.api.escalation import store as escalation_store
 from bounceback.api.escalation.steps import Escalator
 from bounceback.api.incidents import store
 from bounceback.api.incidents.decide import Change, TransitionRefused, acknowledge, resolve
@@ -50,6 +51,9 @@ class EscalationActions:
         now: datetime = self._clock.now()
         refusal: str | None = None
         async with self._db.transaction() as conn:
+            # The escalation's row first, then the incident's: the order the escalation worker
+            # locks them in, so the two never wait on each other (a deadlock on PostgreSQL).
+            await escalation_store.get(conn, incident_id, lock=True)
             current = await store.snapshot(conn, incident_id)
             if current is None:
                 outcome = "not_found"
