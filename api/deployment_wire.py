@@ -43,7 +43,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bounceback.api.schema import MAX_BIGINT, MAX_ID
 
@@ -101,6 +101,14 @@ class Thresholds(_Wire):
     latency_tolerance: float | None = Field(None, ge=0)  # share of the baseline median
     cpu_tolerance: float | None = Field(None, ge=0)
     memory_tolerance: float | None = Field(None, ge=0)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        # pydantic would read true as 1.0: a workflow that sends a boolean has made a mistake.
+        if isinstance(value, bool):
+            raise ValueError("expected a number, not true or false")
+        return value
 
 
 class TrackRequest(_Wire):

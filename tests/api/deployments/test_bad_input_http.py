@@ -23,6 +23,11 @@ WEB = {"target": "web", "version": "v1"}
         ("/track", {"target": "bad target!", "version": "v1"}, "target"),
         ("/track", {**WEB, "monitoring_minutes": -1}, "monitoring_minutes"),
         ("/track", {**WEB, "thresholds": {"alpha": 2}}, "thresholds.alpha"),
+        (
+            "/track",
+            {**WEB, "thresholds": {"error_rate_floor": True}},
+            "thresholds.error_rate_floor",
+        ),
         ("/track", {"target": "web", "version": "v1", "kind": "rollback"}, "rolls_back"),
         ("/track", {"target": "web", "version": "v1", "rolls_back": 5}, "rolls_back"),
         ("/track", {"target": "web", "version": "v1", "surprise": 1}, "surprise"),
