@@ -13,16 +13,11 @@ import uuid
 from datetime import timedelta
 from enum import StrEnum
 
-from bounceback.api import audit
 from bounceback.api.context import Hub
-from bounceback.api.errors import ApiError, Conflict, NotFound
-from bounceback.api.escalation import store as escalation_store
-from bounceback.api.escalation.engine import Status
-from bounceback.api.escalation.steps import step_key
+from bounceback.api.errors import ApiError, NotFound
+from bounceback.api.escalation import escalate_now as escalation_now
 from bounceback.api.notify import slack
 from bounceback.api.oncall.models import Person
-from bounceback.api.store.tables import scheduled_work
-from bounceback.api.work.queue import WorkState
 
 SILENCE_FOR = timedelta(hours=1)
 
@@ -90,53 +85,7 @@ async def refresh_slack(hub: Hub, incident_id: int, note: str) -> None:
 
 
 async def escalate_now(hub: Hub, incident_id: int, actor: str, via: str) -> None:
-    """Page the next level now; the levels after it keep their timeouts from now on."""
-    now = hub.clock.now()
-    refusal: str | None = None
-    async with hub.db.transaction() as conn:
-        escalation = await escalation_store.get(conn, incident_id, lock=True)
-        if escalation is None:
-            refusal = "it has no escalation (no policy took it)"
-        elif escalation.status != Status.ACTIVE:
-            refusal = f"its escalation is {escalation.status.value}"
-        else:
-            result = await conn.execute(
-                scheduled_work.update()
-                .where(
-                    scheduled_work.c.key == step_key(incident_id, escalation.step),
-                    scheduled_work.c.state == WorkState.PENDING.value,
-                    scheduled_work.c.lease_owner.is_(None),
-                )
-                .values(due_at=now)
-            )
-            if not result.rowcount:
-                refusal = "its next step is running already"
-            else:
-                await escalation_store.update(
-                    conn, incident_id, {"next_step_at": now, "updated_at": now}
-                )
-                await escalation_store.timeline(
-                    conn,
-                    incident_id,
-                    kind="escalation",
-                    actor=actor,
-                    message=f"escalate now: asked by {actor} via {via}",
-                    now=now,
-                    data={"via": via},
-                )
-        await audit.record(
-            conn,
-            at=now,
-            actor=actor,
-            action="escalation.escalate_now",
-            target=f"incident:{incident_id}",
-            outcome="refused" if refusal else "ok",
-            details={"via": via, **({"reason": refusal} if refusal else {})},
-        )
-    if refusal is not None:
-        if escalation is None:
-            async with hub.db.read() as conn:
-                if await escalation_store.incident(conn, incident_id, lock=False) is None:
-                    raise NotFound(f"incident {incident_id} does not exist")
-        raise Conflict(refusal, {"incident_id": incident_id})
-    hub.scheduler.wake()
+    """Page the next level now (the same path as the API and the dashboard)."""
+    await escalation_now.escalate_now(
+        hub.db, hub.clock, incident_id, actor, via=via, wake=hub.scheduler.wake
+    )

@@ -111,7 +111,7 @@ async def test_escalate_now_pages_the_next_level_at_once(channel_hub: ChannelHub
     await hub.slack.wait_for(
         lambda s: any(c.body["channel"] == "U0BOB" for c in s.of("chat.postMessage"))
     )
-    lines = await hub.wait_for_timeline(incident_id, "escalate now: asked by person:ann via slack")
+    lines = await hub.wait_for_timeline(incident_id, "escalate now by person:ann via slack")
     assert any("L2: paging bob" in line for line in lines)
 
 
