@@ -79,7 +79,7 @@ def looks_like_jwt(token: str) -> bool:
     try:
         padded = header_part + "=" * (-len(header_part) % 4)
         header = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError):
+    except (ValueError, binascii.Error, UnicodeError, RecursionError):
         return False
     return isinstance(header, dict) and header.get("alg") == ALGORITHM
 

@@ -412,6 +412,8 @@ async def test_looks_like_jwt_accepts_only_rs256_shaped_tokens(sign: Sign) -> No
     assert not looks_like_jwt(f"{b64({'alg': 'none'})}.{b64({})}.")
     assert not looks_like_jwt("a.b.c")
     assert not looks_like_jwt("!!!.???.***")
+    nested = base64.urlsafe_b64encode(b"[" * 10_000).rstrip(b"=").decode()
+    assert not looks_like_jwt(f"{nested}.e30.sig")  # deeper than json can parse: not a JWT
 
 
 # Authorisation
