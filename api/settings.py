@@ -38,6 +38,7 @@ class HubSettings(BaseSettings):
         extra="forbid",
         frozen=True,
         validate_default=True,
+        allow_inf_nan=False,  # "inf" minutes would overflow the first time it became a duration
     )
 
     # Where the hub listens and keeps its data.

@@ -111,6 +111,15 @@ def test_an_out_of_range_value_says_the_range(monkeypatch: pytest.MonkeyPatch) -
     assert "less than or equal to 100" in raised.value.problems[0]
 
 
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_a_duration_must_be_a_finite_number(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("L1_TIMEOUT_MINUTES", value)
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert "L1_TIMEOUT_MINUTES" in raised.value.problems[0]
+    assert "finite number" in raised.value.problems[0]
+
+
 def test_a_file_error_names_the_key(tmp_path: Path) -> None:
     config = tmp_path / "hub.toml"
     config.write_text('disk_threshold = "full"\nno_such_setting = 1\n')
