@@ -20,7 +20,8 @@ PATH = "/api/auto-recovery/deployment"
 
 
 def report_url(public_url: str, deployment_id: int) -> str:
-    return f"{public_url}{PATH}/{deployment_id}"
+    """The dashboard's page of the deployment: its charts, verdict table and timeline."""
+    return f"{public_url}/deployments/{deployment_id}"
 
 
 def _finite(value: float | None) -> float | None:

@@ -43,7 +43,7 @@ async def test_a_healthy_deploy_succeeds_after_its_watch(
     async with deploy_hub() as hub:
         tracked = await track(hub, service)
         assert tracked["state"] == "registered"
-        assert tracked["report_url"].endswith(f"{PATH}/{tracked['id']}")
+        assert tracked["report_url"].endswith(f"/deployments/{tracked['id']}")
         await advance(hub, 20)
         assert (await detail(hub, tracked["id"]))["deployment"]["state"] == "deploying"
         response = await hub.client.post(

@@ -97,7 +97,7 @@ async def test_a_trusted_workflow_tracks_and_reads_its_target(oidc_hub: Any) -> 
         assert response.status_code == 201, response.text
         tracked = response.json()
         assert tracked["actor"] == "github:octo/app@production"
-        assert tracked["report_url"] == f"{HUB_URL}{PATH}/{tracked['id']}"
+        assert tracked["report_url"] == f"{HUB_URL}/deployments/{tracked['id']}"
         for path in (f"/{tracked['id']}/deployed", "/gate"):
             payload = {"target": "web"} if path == "/gate" else {}
             answer = await hub.client.post(f"{PATH}{path}", json=payload, headers=sign())
