@@ -16,8 +16,6 @@ from bounceback.api.deployment_wire import (
 from bounceback.api.deployments import verdict as judged
 from bounceback.api.deployments.store import DeploymentRow
 
-PATH = "/api/auto-recovery/deployment"
-
 
 def report_url(public_url: str, deployment_id: int) -> str:
     """The dashboard's page of the deployment: its charts, verdict table and timeline."""
