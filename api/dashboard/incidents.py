@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -20,6 +21,8 @@ from bounceback.api.dashboard.web import actor, back, form_of, message, page, re
 from bounceback.api.errors import ApiError
 from bounceback.api.escalation import store as escalation_store
 from bounceback.api.escalation.escalate_now import escalate_now, next_level
+from bounceback.api.incidents import public_notes
+from bounceback.api.incidents.public_notes import PublicNoteBody, PublicStatus
 from bounceback.api.incidents.queries import IncidentFilter, get_incident, list_incidents
 from bounceback.api.pagination import decode_cursor, encode_cursor, parse_limit
 from bounceback.api.schema import Incident, IncidentState, Severity
@@ -155,6 +158,8 @@ async def detail_page(request: Request) -> Response:
             "can_acknowledge": state == IncidentState.TRIGGERED,
             "can_resolve": state != IncidentState.RESOLVED,
             "escalate_to": None if isinstance(upcoming, str) else upcoming.name,
+            "public_statuses": [status.value for status in PublicStatus],
+            "status_page": hub.settings.bounceback_status_page,
             "entries": [
                 {**entry.__dict__, "when": when(entry.at)}
                 for entry in story.merged(incident.timeline, pages, attempts)
@@ -198,6 +203,20 @@ async def _act(request: Request, done: str, verb: str) -> Response:
             if len(note) > MAX_NOTE:
                 return back(path, problem=f"The note is longer than {MAX_NOTE} characters.")
             await hub.escalation.resolve(incident_id, who, via=VIA, note=note or None)
+        elif verb == "public_note":
+            form = form_of(request)
+            try:
+                body = PublicNoteBody.model_validate(
+                    {
+                        "message": form.get("message", ""),
+                        "status": form.get("status") or PublicStatus.INVESTIGATING.value,
+                        "title": form.get("title", "").strip() or None,
+                    }
+                )
+            except ValidationError as exc:
+                field = ".".join(str(p) for p in exc.errors()[0]["loc"])
+                return back(path, problem=f"Public note not published: check its {field}.")
+            await public_notes.add(hub.db, hub.clock, incident_id, who, body)
         else:
             level = await escalate_now(
                 hub.db, hub.clock, incident_id, who, via=VIA, wake=hub.scheduler.wake
@@ -225,10 +244,16 @@ async def escalate(request: Request) -> Response:
     return await _act(request, "escalated", "escalate")
 
 
+@page(Role.OPERATOR)
+async def public_note(request: Request) -> Response:
+    return await _act(request, "has a new public note on the status page", "public_note")
+
+
 routes = [
     Route("/incidents", list_page, methods=["GET"]),
     Route("/incidents/{id}", detail_page, methods=["GET"]),
     Route("/incidents/{id}/acknowledge", acknowledge, methods=["POST"]),
     Route("/incidents/{id}/resolve", resolve, methods=["POST"]),
     Route("/incidents/{id}/escalate", escalate, methods=["POST"]),
+    Route("/incidents/{id}/public-note", public_note, methods=["POST"]),
 ]

@@ -243,6 +243,31 @@ async def test_escalate_now_pages_the_next_level_from_the_page(hub: RunningHub) 
     assert entry["details"] == {"via": "dashboard", "level": "L2"}
 
 
+async def test_an_operator_publishes_a_public_note_from_the_page(hub: RunningHub) -> None:
+    incident_id = await alert(hub, "db-7.internal replication lag")
+    path = f"/incidents/{incident_id}"
+    async with signed_in(hub, Role.OPERATOR) as client:
+        assert f'action="{path}/public-note"' in (await client.get(path)).text
+        empty = await post(client, f"{path}/public-note", message="  ")
+        assert "problem=" in empty.headers["location"]
+        done = await post(
+            client,
+            f"{path}/public-note",
+            title="Checkout is slow",
+            status="identified",
+            message="Payments take longer than usual; we are on it.",
+        )
+        page = await client.get(done.headers["location"])
+    assert "has a new public note on the status page" in page.text
+    [note] = [e for e in await timeline(hub, incident_id) if e["kind"] == "public_note"]
+    assert note["message"] == "Payments take longer than usual; we are on it."
+    assert note["data"] == {"status": "identified", "title": "Checkout is slow"}
+    assert [e["outcome"] for e in await audit(hub, "incident.public_note")] == ["ok"]
+    async with signed_in(hub, Role.VIEWER) as viewer:
+        assert f'action="{path}/public-note"' not in (await viewer.get(path)).text
+        assert (await post(viewer, f"{path}/public-note", message="x")).status_code == 403
+
+
 async def test_a_viewer_cannot_act_and_every_form_needs_the_csrf_token(hub: RunningHub) -> None:
     incident_id = await alert(hub, "certificate expires in 3 days")
     path = f"/incidents/{incident_id}/acknowledge"
