@@ -72,10 +72,12 @@ def line_chart(
 ) -> Markup:
     """Lines over a shared x axis, with a legend, min/max y labels and an optional vertical
     marker (e.g. the moment a deployment happened)."""
-    left, right, top, bottom = 48, 12, 28, 30
-    plot_w, plot_h = width - left - right, height - top - bottom
     xs = [x for s in series for x, _ in s.points] + ([marker_x] if marker_x is not None else [])
     ys = [y for s in series for _, y in s.points]
+    # Room on the left for the longer of the two y labels (about 6.5 px a character at 11 px).
+    widest = max((len(_fmt(v) + unit) for v in (min(ys), max(ys))), default=0) if ys else 0
+    left, right, top, bottom = max(48, 12 + round(6.5 * widest)), 12, 28, 30
+    plot_w, plot_h = width - left - right, height - top - bottom
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}"><title>{escape(title)}</title>',

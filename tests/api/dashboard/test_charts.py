@@ -44,3 +44,9 @@ def test_bars_scale_to_the_largest_value() -> None:
     root = parse(svg)
     widths = [float(rect.attrib["width"]) for rect in root.iter("rect")]
     assert widths[0] == 4 * widths[1]
+
+
+def test_long_y_labels_get_room_on_the_left() -> None:
+    svg = line_chart([Series("p95", [(0, 13.17), (1, 1234.5)])], title="latency", unit=" ms")
+    frame = next(rect for rect in parse(svg).iter("rect") if rect.attrib.get("stroke"))
+    assert float(frame.attrib["x"]) >= 6.5 * len("1234.5 ms")
