@@ -235,12 +235,7 @@ def test_the_matrix_sees_the_api_and_the_dashboard() -> None:
     assert {found.kind for _, found in classified()} == set(Kind)
 
 
-@pytest.mark.parametrize(("served", "found"), cases(*Kind))
-async def test_anonymous_callers_are_refused(
-    hub: RunningHub, served: Served, found: Access
-) -> None:
-    if found.kind is Kind.MOUNT:
-        return
+async def anonymous_callers_are_refused(hub: RunningHub, served: Served, found: Access) -> None:
     response = await call(hub.client, served)
     if found.kind is Kind.PUBLIC:
         assert response.status_code == PUBLIC[served.name], response.text
@@ -252,8 +247,7 @@ async def test_anonymous_callers_are_refused(
         assert response.headers["www-authenticate"] == "Bearer"
 
 
-@pytest.mark.parametrize(("served", "found"), cases(Kind.TOKEN, Kind.INTAKE))
-async def test_each_token_role_is_refused_or_let_through_as_declared(
+async def each_token_role_is_refused_or_let_through(
     hub: RunningHub, served: Served, found: Access
 ) -> None:
     for role in Role:
@@ -265,8 +259,7 @@ async def test_each_token_role_is_refused_or_let_through_as_declared(
             assert response.json()["error"]["code"] == "forbidden"
 
 
-@pytest.mark.parametrize(("served", "found"), cases(Kind.INTAKE))
-async def test_integration_keys_pass_only_their_own_intake_route(
+async def integration_keys_pass_only_their_own_route(
     hub: RunningHub, served: Served, found: Access
 ) -> None:
     for kind in INTEGRATION_KINDS:
@@ -277,14 +270,19 @@ async def test_integration_keys_pass_only_their_own_intake_route(
             assert response.status_code == 403, (kind, response.text)
 
 
+async def bad_credentials_get_401(hub: RunningHub, served: Served) -> None:
+    for header in ("Bearer bbt_not-a-token", "Basic dXNlcjpwYXNz", "Bearer"):
+        response = await call(hub.client, served, {"Authorization": header})
+        assert response.status_code == 401, (header, response.text)
+
+
 @asynccontextmanager
 async def session(hub: RunningHub, role: Role) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     async with signed_in(hub, role) as client:
         yield client, await csrf_of(client)
 
 
-@pytest.mark.parametrize(("served", "found"), cases(Kind.SESSION))
-async def test_each_dashboard_role_is_refused_or_let_through_as_declared(
+async def each_dashboard_role_is_refused_or_let_through(
     hub: RunningHub, served: Served, found: Access
 ) -> None:
     for role in Role:
@@ -304,11 +302,22 @@ async def test_each_dashboard_role_is_refused_or_let_through_as_declared(
                 assert response.status_code == 403, (role, response.text)
 
 
-@pytest.mark.parametrize(("served", "found"), cases(Kind.TOKEN, Kind.INTAKE))
-async def test_bad_credentials_get_401(hub: RunningHub, served: Served, found: Access) -> None:
-    for header in ("Bearer bbt_not-a-token", "Basic dXNlcjpwYXNz", "Bearer"):
-        response = await call(hub.client, served, {"Authorization": header})
-        assert response.status_code == 401, (header, response.text)
+@pytest.mark.parametrize(("served", "found"), cases(*Kind))
+async def test_each_caller_is_refused_or_let_through_as_the_route_declares(
+    hub: RunningHub, served: Served, found: Access
+) -> None:
+    """Anonymous callers; then each token role, each integration key and bad credentials
+    (bearer routes), or each dashboard session role (pages). One hub per route."""
+    if found.kind is Kind.MOUNT:
+        return
+    await anonymous_callers_are_refused(hub, served, found)
+    if found.kind in (Kind.TOKEN, Kind.INTAKE):
+        await each_token_role_is_refused_or_let_through(hub, served, found)
+        await bad_credentials_get_401(hub, served)
+    if found.kind is Kind.INTAKE:
+        await integration_keys_pass_only_their_own_route(hub, served, found)
+    if found.kind is Kind.SESSION:
+        await each_dashboard_role_is_refused_or_let_through(hub, served, found)
 
 
 async def test_an_agent_token_acts_only_for_its_own_agent(hub: RunningHub) -> None:
