@@ -9,11 +9,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from bounceback.api import audit
+from bounceback.api.auth import ratelimit
 from bounceback.api.auth.roles import Role
 from bounceback.api.auth.secrets import digest
 from bounceback.api.context import Hub
 from bounceback.api.dashboard import session as sessions
 from bounceback.api.dashboard.web import (
+    actor,
     current_session,
     page,
     public_page,
@@ -61,7 +63,17 @@ async def login(request: Request) -> Response:
         return await render(
             request, "login.html", {"next": target, "error": "Enter a token."}, status_code=400
         )
+    verdict = ratelimit.check(request, token.strip())
+    if not verdict.allowed:
+        text = f"Too many failed sign-ins from here; try again in {verdict.retry_after} s."
+        response = await render(
+            request, "login.html", {"next": target, "error": text}, status_code=429
+        )
+        response.headers["Retry-After"] = str(verdict.retry_after)
+        return response
     found = await hub.credentials.token(token.strip())
+    if found is None:
+        ratelimit.failed(request, token.strip())
     if found is None or found.role not in sessions.DASHBOARD_ROLES:
         async with hub.db.transaction() as conn:
             await audit.record(
@@ -112,6 +124,15 @@ async def login(request: Request) -> Response:
 
 @page(Role.VIEWER)
 async def logout(request: Request) -> Response:
+    hub: Hub = request.app.state.hub
+    async with hub.db.transaction() as conn:
+        await audit.record(
+            conn,
+            at=hub.clock.now(),
+            actor=actor(request),
+            action="dashboard.sign_out",
+            target="dashboard",
+        )
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="strict")
     return with_headers(response)

@@ -6,7 +6,8 @@ import pytest
 
 from bounceback.api.auth.roles import Role
 from bounceback.api.dashboard.signin import safe_next
-from bounceback.api.testing import RunningHub
+from bounceback.api.settings import HubSettings
+from bounceback.api.testing import RunningHub, running_hub
 from tests.api.dashboard.signin import csrf_of, signed_in
 
 pytestmark = pytest.mark.anyio
@@ -102,6 +103,10 @@ async def test_signing_out_clears_the_cookie(hub: RunningHub) -> None:
         response = await client.post("/logout", data={"csrf": csrf})
         assert response.status_code == 303
         assert (await client.get("/")).status_code == 303
+    audit = await hub.client.get(
+        "/api/auto-recovery/audit?action=dashboard.sign_out", headers=hub.auth(Role.ADMIN)
+    )
+    assert [item["actor"] for item in audit.json()["items"]] == ["token:test-viewer"]
 
 
 async def test_the_overview_shows_every_subsystem(hub: RunningHub) -> None:
@@ -152,3 +157,17 @@ async def test_viewers_get_403_on_admin_pages(hub: RunningHub) -> None:
     async with signed_in(hub, Role.VIEWER) as client:
         response = await client.get("/audit")
     assert response.status_code in (403, 404)  # the audit page arrives with its own module
+
+
+async def test_repeated_failed_sign_ins_are_limited_and_say_when_to_retry(
+    db_settings: HubSettings,
+) -> None:
+    settings = db_settings.model_copy(update={"bounceback_auth_failure_limit": 3})
+    async with running_hub(settings) as hub:
+        for _ in range(3):
+            assert (await hub.client.post("/login", data={"token": "bbt_guess"})).status_code == 401
+        refused = await hub.client.post("/login", data={"token": hub.tokens[Role.ADMIN]})
+        assert refused.status_code == 429
+        assert "Too many failed sign-ins" in refused.text
+        assert int(refused.headers["retry-after"]) > 0
+        assert "set-cookie" not in refused.headers
