@@ -97,6 +97,7 @@ def create_app(
             # dashboards' event streams first); finish queued work.
             hub.changes.close()
             await hub.ingest.close()
+            await hub.agent_reports.close()
             stop_refresh.set()
             await refresh
             await hub.scheduler.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bounceback.api.agents import silence
 from bounceback.api.agents.actions import FleetActions
@@ -76,7 +76,8 @@ class Hub:
         # Wake-ups for every replica: LISTEN/NOTIFY on PostgreSQL, this process on SQLite.
         signals = Signals(listen.transport_for(db.url, db.schema))
         db.on_commit = lambda topics: signals.publish_many(CHANGES, topics)
-        scheduler = Scheduler(db, clock, signals=signals)
+        lease = timedelta(seconds=settings.bounceback_work_lease_seconds)
+        scheduler = Scheduler(db, clock, lease=lease, signals=signals)
         watch = silence.SilenceWatch(clock, scheduler, started_at)
         scheduler.register_transactional(silence.KIND, watch.check)
         signal = CommandSignal(signals)

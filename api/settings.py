@@ -66,6 +66,10 @@ class HubSettings(BaseSettings):
     # before it gets 429 with Retry-After (api/auth/ratelimit.py); 0 turns the limit off.
     bounceback_auth_failure_limit: int = Field(20, ge=0)
     bounceback_auth_failure_window_seconds: float = Field(60, gt=0, le=86400)
+    # Scheduled work a hub claimed is its own for this long (renewed every third of it while it
+    # runs); after a crash another replica takes it over once it runs out. Shorter: faster
+    # takeover, more renewals.
+    bounceback_work_lease_seconds: float = Field(30, ge=1, le=3600)
 
     # Auto Recovery
     auto_recovery_enabled: bool = True

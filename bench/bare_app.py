@@ -1,4 +1,5 @@
-"""The yardstick for bench/ingest.py: a bare Starlette app that reads the body and answers "ok".
+"""The yardstick for bench/ingest.py: a bare Starlette app that reads the body and answers "ok"
+(alerts and agent reports alike).
 
 It is served exactly as the hub is: the uvicorn.Config comes from the hub's own
 ``uvicorn_config`` (same loop, HTTP implementation, lifespan, logging and header settings, one
@@ -30,7 +31,12 @@ async def ok(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-app = Starlette(routes=[Route("/api/alerts", ok, methods=["POST"])])
+app = Starlette(
+    routes=[
+        Route("/api/alerts", ok, methods=["POST"]),
+        Route("/api/agents/{agent_id}/reports", ok, methods=["POST"]),
+    ]
+)
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Durable alert intake against a bare Starlette app, side by side in the same run.
+"""Durable alert intake and agent reports against a bare Starlette app, side by side in the same
+run.
 
 Two servers run as subprocesses on 127.0.0.1 under the same uvicorn settings (the hub's own
 ``uvicorn_config``: one worker, access log off): the hub (``bounceback-hub serve`` on a fresh
@@ -16,7 +17,18 @@ audit row per request, one timeline entry per created or updated incident, one i
 
     .venv/bin/python bench/ingest.py [--quick] [--concurrency 64] [--sqlite-synchronous NORMAL]
 
-The last line is one JSON object.
+``--agent-reports`` measures the agent protocol instead: ``POST /api/agents/{id}/reports`` from
+1,000 agents (``--agents``), each report a metrics sample and three check readings with the
+agent's next sequence numbers and its own token, against the bare app, one hub on SQLite and two
+hub replicas sharing one PostgreSQL schema (the connections split between them), in alternating
+rounds. Afterwards every hub is SIGKILLed and each store must hold exactly the events its answers
+said were accepted, and one audit record per answered report.
+
+    .venv/bin/python bench/ingest.py --agent-reports [--quick] [--agents 1000]
+
+PostgreSQL comes from BOUNCEBACK_BENCH_DATABASE_URL (default
+postgresql://postgres@127.0.0.1:5432/test), in a fresh schema dropped afterwards. The last line
+is one JSON object.
 """
 
 from __future__ import annotations
@@ -24,27 +36,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
 import importlib.util
 import json
 import os
 import platform
 import random
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
+
+from _agent_reports import SEQS_PER_AGENT, AgentReports, agent_ids
+from _agent_reports import stored as stored_reports
+from _load import Pick, Prebuilt, Round, Tally, Target, drive, send_all
+from _support import agent_tokens, database, pg_schema, replicas, store_settings
 
 from bounceback.api.store.db import SQLITE_SYNCHRONOUS
+from bounceback.api.store.migrate import migrate
+from bounceback.api.testing import free_port
 
 BENCH = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
@@ -53,188 +68,6 @@ RESOLVED_SHARE = 0.03  # resolves close incidents, so later alerts for them open
 REQUESTS = 4096  # distinct prebuilt requests, cycled through
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 SEVERITY_WEIGHTS = (1, 3, 6, 3, 1)
-
-
-# The load generator ---------------------------------------------------------------------------
-
-
-@dataclass
-class Tally:
-    """What the clients saw: every answer (for the durability check) and the measured window."""
-
-    ok: int = 0
-    not_ok: int = 0
-    broken: int = 0  # connections lost with a request in flight
-    statuses: Counter[int] = field(default_factory=Counter)
-    actions: Counter[str] = field(default_factory=Counter)
-    firing_ok: int = 0
-    measuring: bool = False
-    window_ok: int = 0
-    window_not_ok: int = 0
-    latencies: list[float] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Prebuilt:
-    wire: bytes
-    firing: bool
-
-
-_ACTIONS = (b'"action":"created"', b'"action":"updated"', b'"action":"ignored"')
-
-
-class Client(asyncio.Protocol):
-    """One keep-alive connection: send a request, read its response, send the next."""
-
-    def __init__(self, requests: list[Prebuilt], first: int, tally: Tally) -> None:
-        self._requests = requests
-        self._next = first
-        self._tally = tally
-        self._transport: asyncio.Transport | None = None
-        self._buffer = b""
-        self._need = -1  # bytes of header + body of the response being read; -1: header unknown
-        self._status = 0
-        self._body_at = 0
-        self._current: Prebuilt | None = None
-        self._sent_at = 0.0
-        self.stopping = False
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)
-        self._send()
-
-    def _send(self) -> None:
-        assert self._transport is not None
-        if self.stopping:
-            self._current = None
-            if not self.done.done():
-                self.done.set_result(None)
-            return
-        request = self._requests[self._next % len(self._requests)]
-        self._next += 1
-        self._current = request
-        self._sent_at = time.perf_counter()
-        self._transport.write(request.wire)
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        while True:
-            if self._need < 0:
-                end = self._buffer.find(b"\r\n\r\n")
-                if end < 0:
-                    return
-                head = self._buffer[:end].lower()
-                self._status = int(head[9:12])
-                at = head.find(b"\r\ncontent-length:")
-                if at < 0:
-                    raise RuntimeError("the bench reads responses by Content-Length only")
-                stop = head.find(b"\r\n", at + 2)
-                length = int(head[at + 17 : stop if stop >= 0 else len(head)])
-                self._body_at = end + 4
-                self._need = self._body_at + length
-            if len(self._buffer) < self._need:
-                return
-            body = self._buffer[self._body_at : self._need]
-            self._buffer = self._buffer[self._need :]
-            self._need = -1
-            self._record(body)
-            self._send()
-
-    def _record(self, body: bytes) -> None:
-        tally = self._tally
-        status = self._status
-        tally.statuses[status] += 1
-        if 200 <= status < 300:
-            tally.ok += 1
-            if self._current is not None and self._current.firing:
-                tally.firing_ok += 1
-            for action in _ACTIONS:
-                if action in body:
-                    tally.actions[action[10:-1].decode()] += 1
-                    break
-            if tally.measuring:
-                tally.window_ok += 1
-                tally.latencies.append(time.perf_counter() - self._sent_at)
-        else:
-            tally.not_ok += 1
-            if tally.measuring:
-                tally.window_not_ok += 1
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._current is not None:
-            self._tally.broken += 1
-            self._current = None
-        if not self.done.done():
-            self.done.set_result(None)
-
-
-@dataclass(frozen=True)
-class Round:
-    rps: float
-    ok: int
-    not_ok: int
-    seconds: float
-    p50_ms: float
-    p99_ms: float
-    server_cpu: float  # CPU seconds per second of the server process (1.0 = one core)
-    client_cpu: float  # the same for this load generator
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def drive(
-    port: int,
-    pid: int,
-    requests: list[Prebuilt],
-    tally: Tally,
-    *,
-    connections: int,
-    warmup: float,
-    seconds: float,
-) -> Round:
-    """Keep ``connections`` requests in flight for warmup + seconds; measure the last part."""
-    loop = asyncio.get_running_loop()
-    stride = max(1, len(requests) // connections)
-    clients: list[Client] = []
-    for n in range(connections):
-        first = n * stride + random.randrange(stride)
-        _, client = await loop.create_connection(
-            functools.partial(Client, requests, first, tally), "127.0.0.1", port
-        )
-        clients.append(client)
-    await asyncio.sleep(warmup)
-    tally.window_ok = tally.window_not_ok = 0
-    tally.latencies = []
-    tally.measuring = True
-    started = time.perf_counter()
-    server_began, client_began = cpu_seconds(pid), time.process_time()
-    await asyncio.sleep(seconds)
-    elapsed = time.perf_counter() - started
-    tally.measuring = False
-    server_cpu = (cpu_seconds(pid) - server_began) / elapsed
-    client_cpu = (time.process_time() - client_began) / elapsed
-    ok, not_ok = tally.window_ok, tally.window_not_ok
-    for client in clients:
-        client.stopping = True
-    await asyncio.wait_for(asyncio.gather(*(client.done for client in clients)), timeout=60)
-    for client in clients:
-        client.close()
-    latencies = sorted(tally.latencies)
-    p50 = statistics.median(latencies) if latencies else float("nan")
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0
-    return Round(ok / elapsed, ok, not_ok, elapsed, p50 * 1000, p99 * 1000, server_cpu, client_cpu)
 
 
 # The alerts -------------------------------------------------------------------------------------
@@ -273,14 +106,11 @@ def alert_requests(port: int, key: str, seed: int) -> list[Prebuilt]:
     return built
 
 
+def cycle(requests: list[Prebuilt]) -> Pick:
+    return lambda n: requests[n % len(requests)]
+
+
 # The servers ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def hub_command(data_dir: Path, port: int, synchronous: str | None) -> list[str]:
@@ -423,9 +253,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 for name, (port, pid, requests) in targets.items():
                     results[name].append(
                         await drive(
-                            port,
-                            pid,
-                            requests,
+                            [Target(port, pid, cycle(requests), len(requests))],
                             tallies[name],
                             connections=args.concurrency,
                             warmup=warmup,
@@ -501,6 +329,142 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# Agent reports ----------------------------------------------------------------------------------
+
+
+def summary(results: dict[str, list[Round]]) -> dict[str, Any]:
+    def rate(rs: list[Round]) -> float:
+        return sum(r.ok for r in rs) / sum(r.seconds for r in rs)
+
+    return {
+        "rps": {name: round(rate(rs)) for name, rs in results.items()},
+        "rounds_rps": {name: [round(r.rps) for r in rs] for name, rs in results.items()},
+        "p50_ms": {
+            name: round(statistics.median(r.p50_ms for r in rs), 2) for name, rs in results.items()
+        },
+        "p99_ms": {name: round(max(r.p99_ms for r in rs), 2) for name, rs in results.items()},
+        "server_cpu": {
+            name: round(statistics.mean(r.server_cpu for r in rs), 2)
+            for name, rs in results.items()
+        },
+        "client_cpu": {
+            name: round(statistics.mean(r.client_cpu for r in rs), 2)
+            for name, rs in results.items()
+        },
+    }
+
+
+async def run_agent_reports(args: argparse.Namespace) -> dict[str, Any]:
+    rounds, warmup, seconds = (2, 1.0, 4.0) if args.quick else (3, 2.0, 15.0)
+    ids = agent_ids(args.agents)
+    env = {"BOUNCEBACK_LOG_LEVEL": "WARNING", "BOUNCEBACK_ACCESS_LOG": "false"}
+    with tempfile.TemporaryDirectory(prefix="bench-reports-") as scratch:
+        async with pg_schema() as schema:
+            stores = {
+                "sqlite": store_settings(Path(scratch) / "sqlite", None),
+                "postgres_x2": store_settings(Path(scratch) / "postgres", schema),
+            }
+            tokens: dict[str, dict[str, str]] = {}
+            for name, settings in stores.items():
+                db = database(settings)
+                await migrate(db)
+                tokens[name] = await agent_tokens(db, ids)
+                await db.dispose()
+            tokens["bare"] = tokens["sqlite"]
+            hubs = {
+                "sqlite": replicas(stores["sqlite"], 1, Path(scratch), **env),
+                "postgres_x2": replicas(stores["postgres_x2"], 2, Path(scratch), **env),
+            }
+            bare_port, bare_log = free_port(), Path(scratch) / "bare.log"
+            bare = start(
+                [sys.executable, str(BENCH / "bare_app.py"), "--port", str(bare_port)], bare_log
+            )
+            try:
+                await wait_listening(bare_port, bare, bare_log)
+                for group in hubs.values():
+                    for replica in group:
+                        await replica.start()
+                servers: dict[str, list[tuple[int, int]]] = {"bare": [(bare_port, bare.pid)]}
+                for name, group in hubs.items():
+                    servers[name] = [(r.port, r.process.pid) for r in group if r.process]
+                # As behind a load balancer, each agent keeps to one replica: replica i of n
+                # gets agents i, i + n, … (every agent reports to someone).
+                targets: dict[str, list[Target]] = {}
+                for name, group_servers in servers.items():
+                    count = len(group_servers)
+                    targets[name] = []
+                    for i, (port, pid) in enumerate(group_servers):
+                        own = dict(list(tokens[name].items())[i::count])
+                        reports = AgentReports(own)
+                        targets[name].append(Target(port, pid, reports.pick, reports.span))
+                tallies = {name: Tally() for name in servers}
+                results: dict[str, list[Round]] = {name: [] for name in servers}
+                for name, group_targets in targets.items():
+                    # Every agent reports once first: the rounds measure agents the hub knows
+                    # (with sequence numbers past the range the rounds use).
+                    for target in group_targets:
+                        agents = target.span // SEQS_PER_AGENT
+                        first = [target.pick(target.span + n).wire for n in range(agents)]
+                        await send_all([target.port], first, tallies[name])
+                for _ in range(rounds):
+                    for name, group_targets in targets.items():
+                        results[name].append(
+                            await drive(
+                                group_targets,
+                                tallies[name],
+                                connections=args.concurrency,
+                                warmup=warmup,
+                                seconds=seconds,
+                            )
+                        )
+                # Every answer is in: whatever was acknowledged must already be stored.
+                for group in hubs.values():
+                    for replica in group:
+                        replica.kill()
+                found = {}
+                for name, settings in stores.items():
+                    db = database(settings)
+                    found[name] = await stored_reports(db)
+                    await db.dispose()
+            finally:
+                for group in hubs.values():
+                    for replica in group:
+                        replica.kill()
+                stop(bare, signal.SIGTERM)
+    expected = {
+        name: {"events": tallies[name].accepted, "reports": tallies[name].ok} for name in stores
+    }
+    durable = all(found[name] == expected[name] for name in stores)
+    figures = summary(results)
+    rps = figures["rps"]
+    return {
+        "bench": "ingest-agent-reports",
+        "bare_rps": rps["bare"],
+        "sqlite_rps": rps["sqlite"],
+        "postgres_x2_rps": rps["postgres_x2"],
+        "postgres_vs_sqlite": round(rps["postgres_x2"] / max(1, rps["sqlite"]), 3),
+        "sqlite_vs_bare": round(rps["sqlite"] / max(1, rps["bare"]), 3),
+        "agents": args.agents,
+        "events_per_report": 2,
+        "concurrency": args.concurrency,
+        "quick": args.quick,
+        "rounds": rounds,
+        "seconds_per_round": seconds,
+        "warmup_s": warmup,
+        "durable": durable,
+        "stored": found,
+        "expected": expected,
+        "non_2xx": {name: t.not_ok for name, t in tallies.items()},
+        "statuses": {n: {str(k): v for k, v in t.statuses.items()} for n, t in tallies.items()},
+        "broken_connections": {name: t.broken for name, t in tallies.items()},
+        **{key: value for key, value in figures.items() if key != "rps"},
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **implementation(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="a smaller run, well under 60 s")
@@ -510,8 +474,27 @@ def main() -> None:
         choices=["OFF", "NORMAL", "FULL", "EXTRA"],
         help=f"run the hub with this PRAGMA synchronous instead of {SQLITE_SYNCHRONOUS}",
     )
+    parser.add_argument(
+        "--agent-reports",
+        action="store_true",
+        help="measure agent reports (bare, one SQLite hub, two PostgreSQL replicas)",
+    )
+    parser.add_argument("--agents", type=int, default=1000, help="with --agent-reports")
     args = parser.parse_args()
     began = time.perf_counter()
+    if args.agent_reports:
+        figures = asyncio.run(run_agent_reports(args))
+        figures["wall_s"] = round(time.perf_counter() - began, 1)
+        print(
+            f"agent reports/s: bare {figures['bare_rps']}, one hub on SQLite "
+            f"{figures['sqlite_rps']}, two replicas on PostgreSQL {figures['postgres_x2_rps']} "
+            f"({figures['postgres_vs_sqlite']}x SQLite); {figures['agents']} agents, "
+            f"{figures['concurrency']} connections; durable {figures['durable']}"
+        )
+        print(json.dumps(figures))
+        if not figures["durable"]:
+            raise SystemExit(1)
+        return
     figures = asyncio.run(run(args))
     figures["wall_s"] = round(time.perf_counter() - began, 1)
     print(

@@ -106,6 +106,29 @@ async def claim(conn: AsyncConnection, agent_id: str, now: datetime) -> list[Age
     return sorted((wire(row) for row in rows), key=lambda command: command.id)
 
 
+async def claim_many(
+    conn: AsyncConnection, agent_ids: list[str], now: datetime
+) -> dict[str, list[AgentCommand]]:
+    """``claim`` for several agents in one statement."""
+    handed: dict[str, list[AgentCommand]] = {agent_id: [] for agent_id in agent_ids}
+    if not agent_ids:
+        return handed
+    rows = await conn.execute(
+        agent_commands.update()
+        .where(
+            agent_commands.c.agent_id.in_(agent_ids),
+            agent_commands.c.state == CommandState.PENDING.value,
+        )
+        .values(state=CommandState.DELIVERED.value, delivered_at=now)
+        .returning(*agent_commands.c)
+    )
+    for row in rows:
+        handed[row.agent_id].append(wire(row))
+    for commands in handed.values():
+        commands.sort(key=lambda command: command.id)
+    return handed
+
+
 async def has_pending(conn: AsyncConnection, agent_id: str) -> bool:
     found = await conn.scalar(
         sa.select(agent_commands.c.id)

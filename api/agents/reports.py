@@ -1,50 +1,47 @@
-"""``POST /api/agents/{id}/reports``: one transaction per report, answered after the commit.
+"""``POST /api/agents/{id}/reports`` with group commit: answered after the commit, shared.
 
-The transaction registers the agent on its first report, stores the events it does not hold yet
-(``(agent_id, seq)`` is unique), applies only those (so a replay changes nothing), updates the
-agent's latest view of itself, resolves its silence, keeps its self-healing in line with the
-hub's, hands over its pending commands and writes one audit record.
+Each request hands its report to one writer task and waits. The writer takes what is queued (at
+most one report per agent: an agent's next report waits for the following batch), applies it in
+one transaction (``report_batch``) and answers every request only after the commit, so a 200
+always means the events are stored, and concurrent agents share one commit and a few statements
+instead of a transaction each. While agents report concurrently the writer lets requests gather
+for a moment (GATHER_S) before it takes a batch. If a batch fails, each of its reports is tried
+again alone, so one bad report never fails its neighbours.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+import asyncio
+import logging
+from collections import deque
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from bounceback.api import audit
-from bounceback.api.agent_wire import (
-    AgentEvent,
-    AgentReport,
-    BreakerEvent,
-    CheckEvent,
-    CommandKind,
-    CommandResultEvent,
-    HealingEvent,
-    LossEvent,
-    ReportAck,
-    SampleEvent,
-)
-from bounceback.api.agents import alerts, breakers, commands, desired, healing, silence, store
-from bounceback.api.agents.commands import CommandState
-from bounceback.api.agents.store import AgentRow
-from bounceback.api.agents.validate import clean, jsonable, utc
+from bounceback.api.agent_wire import AgentReport, ReportAck
+from bounceback.api.agents import report_batch
+from bounceback.api.agents.report_batch import Context, Incoming
 from bounceback.api.clock import Clock
+from bounceback.api.logs import request_id_var
 from bounceback.api.recovery.engine import RecoveryEngine
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
 from bounceback.api.work.scheduler import Scheduler
 
+log = logging.getLogger("bounceback.agents")
 
-@dataclass
-class _Applied:
-    """What the new events change on the agent's row, and what they caused."""
+MAX_BATCH = 128
+GATHER_S = 0.001
+GATHER_ROUNDS = 5
 
-    values: dict[str, Any] = field(default_factory=dict)
-    incidents: list[int] = field(default_factory=list)
-    results: int = 0
+
+class ReportsClosed(Exception):
+    pass
+
+
+class _Submission:
+    __slots__ = ("done", "incoming")
+
+    def __init__(self, incoming: Incoming, done: asyncio.Future[ReportAck]) -> None:
+        self.incoming = incoming
+        self.done = done
 
 
 class AgentReports:
@@ -55,153 +52,108 @@ class AgentReports:
         settings: HubSettings,
         scheduler: Scheduler,
         recovery: RecoveryEngine | None = None,
+        *,
+        max_batch: int = MAX_BATCH,
     ) -> None:
-        self._recovery = recovery
         self._db = db
         self._clock = clock
-        self._settings = settings
         self._scheduler = scheduler
+        self._context = Context(settings, scheduler, recovery)
+        self._max_batch = max_batch
+        self._queue: deque[_Submission | None] = deque()  # None: stop once this far
+        self._wakeup: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.batches = 0
+        self.reports = 0
 
     async def ingest(self, agent_id: str, report: AgentReport, *, actor: str) -> ReportAck:
+        if self._closing:
+            raise ReportsClosed("the hub is shutting down")
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run(), name="agent-reports-writer")
+        done: asyncio.Future[ReportAck] = loop.create_future()
+        incoming = Incoming(agent_id, report, actor, request_id_var.get())
+        self._put(_Submission(incoming, done))
+        return await done
+
+    async def close(self) -> None:
+        """Finish what is queued, then stop."""
+        self._closing = True
+        if self._task is not None and not self._task.done():
+            self._put(None)
+            await self._task
+
+    def _put(self, item: _Submission | None) -> None:
+        self._queue.append(item)
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        gathering = False
+        while True:
+            while not self._queue:
+                self._wakeup = loop.create_future()
+                await self._wakeup
+            if gathering:
+                # Agents report concurrently: while more keep arriving (and for a few
+                # milliseconds at most) let them join, for fewer, fuller transactions.
+                for _ in range(GATHER_ROUNDS):
+                    queued = len(self._queue)
+                    if queued >= self._max_batch:
+                        break
+                    await asyncio.sleep(GATHER_S)
+                    if len(self._queue) == queued:
+                        break
+            batch = self._take()
+            if not batch:
+                return  # the stop marker is next
+            gathering = len(batch) > 1
+            await self._write(batch)
+
+    def _take(self) -> list[_Submission]:
+        """Up to ``max_batch`` queued reports of distinct agents, in order; the others stay."""
+        batch: list[_Submission] = []
+        agents: set[str] = set()
+        later: list[_Submission] = []
+        while self._queue and len(batch) < self._max_batch:
+            item = self._queue[0]
+            if item is None:
+                break
+            self._queue.popleft()
+            if item.incoming.agent_id in agents:
+                later.append(item)
+            else:
+                agents.add(item.incoming.agent_id)
+                batch.append(item)
+        self._queue.extendleft(reversed(later))
+        return batch
+
+    async def _write(self, batch: list[_Submission]) -> None:
         now = self._clock.now()
-        async with self._db.transaction() as conn:
-            agent = await store.get(conn, agent_id, lock=True)
-            registered = agent is None
-            if agent is None:
-                await store.register(conn, agent_id, report, now)
-                agent = await store.get(conn, agent_id, lock=True)
-                assert agent is not None
-            fresh = await store.insert_events(conn, agent_id, report.events, now)
-            applied = await self._apply(conn, agent, fresh, now)
-            recoveries: list[int] = []
-            if self._recovery is not None and "last_metrics" in applied.values:
-                metrics = applied.values["last_metrics"]
-                recoveries = await self._recovery.on_sample(conn, agent_id, metrics, now)
-            if report.breakers:
-                known = await breakers.stored_states(conn, agent_id)
-                await breakers.replace(conn, agent_id, report.breakers, now, known)
-            last_seq = max([agent.last_seq, *(event.seq for event in fresh)])
-            values = {
-                **store.describe(report),
-                **applied.values,
-                "last_seen": now,
-                "last_seq": last_seq,
-                "reports": agent.reports + 1,
-            }
-            if agent.silent_since is not None:
-                await alerts.apply(conn, alerts.reporting_again(agent, now), now)
-                values["silent_since"] = None
-            due = silence.deadline(now, report.interval_seconds)
-            if needs_check := silence.needs_check(agent.silence_due, due, now):
-                values |= await silence.arm(
-                    conn, self._scheduler, agent_id, agent.silence_check, due
+        try:
+            async with self._db.transaction() as conn:
+                applied = await report_batch.apply(
+                    conn, [item.incoming for item in batch], now, self._context
                 )
-            await store.update(conn, agent_id, values)
-            toggled = await self._reconcile(conn, agent, report.self_healing_enabled, now)
-            handed = await commands.claim(conn, agent_id, now)
-            await audit.record(
-                conn,
-                at=now,
-                actor=actor,
-                action="agent.report",
-                target=f"agent:{agent_id}",
-                details={
-                    "registered": registered,
-                    "accepted": len(fresh),
-                    "duplicates": len(report.events) - len(fresh),
-                    "last_seq": last_seq,
-                    "incidents": applied.incidents,
-                    "command_results": applied.results,
-                    "reconciled": toggled,
-                    "commands": [command.id for command in handed],
-                },
-            )
-        if needs_check or recoveries:
-            self._scheduler.wake()  # the check is visible only now that it is committed
-        return ReportAck(
-            accepted=len(fresh),
-            duplicates=len(report.events) - len(fresh),
-            last_seq=last_seq,
-            commands=handed,
-        )
-
-    async def _apply(
-        self, conn: AsyncConnection, agent: AgentRow, events: list[AgentEvent], now: datetime
-    ) -> _Applied:
-        applied = _Applied()
-        metrics_at, checks_at = agent.last_metrics_at, agent.last_checks_at
-        known: dict[str, breakers.Stored] | None = None
-        lost = 0
-        for event in events:
-            at = utc(event.at)
-            if isinstance(event, SampleEvent):
-                # Replays of older events must not overwrite a newer view.
-                if metrics_at is None or at >= metrics_at:
-                    metrics_at = at
-                    applied.values |= {
-                        "last_metrics": jsonable(event.metrics),
-                        "last_metrics_at": at,
-                    }
-            elif isinstance(event, CheckEvent):
-                if checks_at is None or at >= checks_at:
-                    checks_at = at
-                    readings = [reading.model_dump(mode="json") for reading in event.readings]
-                    applied.values |= {"last_checks": jsonable(readings), "last_checks_at": at}
-            elif isinstance(event, BreakerEvent):
-                if known is None:
-                    known = await breakers.stored_states(conn, agent.id)
-                await breakers.record(conn, agent.id, event.status, now, known, transition_at=at)
-            elif isinstance(event, HealingEvent):
-                await self._healing(conn, agent, event, now, applied)
-            elif isinstance(event, CommandResultEvent):
-                applied.results += await commands.record_result(conn, agent.id, event, now)
-            elif isinstance(event, LossEvent):
-                lost += event.dropped
-        if lost:
-            applied.values["events_lost"] = agent.events_lost + lost
-        return applied
-
-    async def _healing(
-        self,
-        conn: AsyncConnection,
-        agent: AgentRow,
-        event: HealingEvent,
-        now: datetime,
-        applied: _Applied,
-    ) -> None:
-        attempt = event.attempt
-        changed = await healing.record(conn, agent.id, attempt, now)
-        if changed and alerts.needs_incident(attempt):
-            hostname = clean(agent.hostname)
-            incident_id = await alerts.apply(conn, alerts.healing(agent.id, hostname, attempt), now)
-            if incident_id is not None:
-                await healing.link_incident(conn, agent.id, attempt.attempt_id, incident_id)
-                applied.incidents.append(incident_id)
-
-    async def _reconcile(
-        self, conn: AsyncConnection, agent: AgentRow, reported: bool, now: datetime
-    ) -> int | None:
-        """Send an enable/disable command when the agent disagrees with the hub's wish."""
-        switch = await desired.get_switch(
-            conn, desired.SELF_HEALING, self._settings.self_healing_enabled
-        )
-        target = desired.agent_target(agent.desired_self_healing, desired.fleet_target(switch))
-        if target is None or target == reported:
-            return None
-        row = await commands.last_toggle(conn, agent.id)
-        last = (
-            desired.LastToggle(
-                enable=row.kind == CommandKind.ENABLE_SELF_HEALING.value,
-                state=CommandState(row.state),
-                issued_at=row.issued_at,
-            )
-            if row is not None
-            else None
-        )
-        kind = desired.reconcile(target, reported, last, now)
-        if kind is None:
-            return None
-        issued = await commands.issue(
-            conn, agent_id=agent.id, kind=kind, issued_by="hub:reconcile", now=now
-        )
-        return int(issued["id"])
+        except Exception as exc:
+            if len(batch) > 1:
+                log.warning(
+                    "%d agent reports failed together (%r); each again alone", len(batch), exc
+                )
+                for item in batch:
+                    await self._write([item])
+                return
+            log.exception("agent report of %s failed", batch[0].incoming.agent_id)
+            if not batch[0].done.done():
+                batch[0].done.set_exception(exc)
+            return
+        self.batches += 1
+        self.reports += len(batch)
+        if applied.wake:
+            self._scheduler.wake()  # the checks and attempts are visible only now
+        for item, ack in zip(batch, applied.acks, strict=True):
+            if not item.done.done():
+                item.done.set_result(ack)

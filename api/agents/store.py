@@ -15,8 +15,6 @@ from bounceback.api.agent_wire import AgentEvent, AgentReport
 from bounceback.api.agents.validate import clean, jsonable, utc
 from bounceback.api.store.tables import agent_events, agents
 
-_CHUNK = 500  # rows per INSERT: well under both drivers' bind-parameter limits
-
 
 def upsert(conn: AsyncConnection, table: sa.Table) -> Any:
     """``INSERT`` with the dialect's ``ON CONFLICT`` clauses available."""
@@ -59,6 +57,20 @@ async def get(conn: AsyncConnection, agent_id: str, *, lock: bool = False) -> Ag
         query = query.with_for_update()
     row = (await conn.execute(query)).first()
     return _row(row) if row is not None else None
+
+
+async def lock_many(conn: AsyncConnection, agent_ids: Sequence[str]) -> dict[str, AgentRow]:
+    """The agents among ``agent_ids``, locked until commit in id order (so that two replicas
+    locking overlapping sets never wait on each other in a circle)."""
+    if not agent_ids:
+        return {}
+    query = (
+        sa.select(agents)
+        .where(agents.c.id.in_(sorted(agent_ids)))
+        .order_by(agents.c.id)
+        .with_for_update()
+    )
+    return {row.id: _row(row) for row in await conn.execute(query)}
 
 
 async def list_all(conn: AsyncConnection, agent_id: str | None = None) -> list[AgentRow]:
@@ -107,34 +119,61 @@ async def update(conn: AsyncConnection, agent_id: str, values: dict[str, Any]) -
     await conn.execute(agents.update().where(agents.c.id == agent_id).values(values))
 
 
+async def update_many(conn: AsyncConnection, values: dict[str, dict[str, Any]]) -> None:
+    """Each agent's own new values: one ``executemany`` per set of columns changed."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for agent_id, changed in values.items():
+        columns = tuple(sorted(changed))
+        groups.setdefault(columns, []).append({"agent_key": agent_id, **changed})
+    for columns, rows in groups.items():
+        statement = (
+            agents.update()
+            .where(agents.c.id == sa.bindparam("agent_key"))
+            .values({column: sa.bindparam(column) for column in columns})
+        )
+        await conn.execute(statement, rows)
+
+
 async def insert_events(
     conn: AsyncConnection, agent_id: str, events: Sequence[AgentEvent], now: datetime
 ) -> list[AgentEvent]:
     """Store the events the hub does not hold yet; returns those, in ``seq`` order."""
-    unique: dict[int, AgentEvent] = {}
-    for event in events:
-        unique.setdefault(event.seq, event)
+    return (await insert_events_many(conn, {agent_id: events}, now)).get(agent_id, [])
+
+
+async def insert_events_many(
+    conn: AsyncConnection, events: dict[str, Sequence[AgentEvent]], now: datetime
+) -> dict[str, list[AgentEvent]]:
+    """``insert_events`` for several agents at once (a few statements for all of them)."""
+    unique: dict[tuple[str, int], AgentEvent] = {}
+    for agent_id, theirs in events.items():
+        for event in theirs:
+            unique.setdefault((agent_id, event.seq), event)
     rows = [
         {
             "agent_id": agent_id,
-            "seq": event.seq,
+            "seq": seq,
             "kind": event.kind,
             "at": utc(event.at),
             "received_at": now,
             "data": jsonable(event.model_dump(exclude={"kind", "seq", "at"})),
         }
-        for event in unique.values()
+        for (agent_id, seq), event in unique.items()
     ]
-    accepted: set[int] = set()
-    for start in range(0, len(rows), _CHUNK):
+    accepted: set[tuple[str, int]] = set()
+    if rows:
+        # Many parameter sets for one statement: SQLAlchemy sends them as multi-row INSERTs of
+        # its own (``insertmanyvalues``) with one compiled form, whatever the number of rows.
         statement = (
             upsert(conn, agent_events)
-            .values(rows[start : start + _CHUNK])
             .on_conflict_do_nothing(index_elements=["agent_id", "seq"])
-            .returning(agent_events.c.seq)
+            .returning(agent_events.c.agent_id, agent_events.c.seq)
         )
-        accepted.update(await conn.scalars(statement))
-    return [unique[seq] for seq in sorted(accepted)]
+        accepted.update((row.agent_id, row.seq) for row in await conn.execute(statement, rows))
+    fresh: dict[str, list[AgentEvent]] = {agent_id: [] for agent_id in events}
+    for agent_id, seq in sorted(accepted):
+        fresh[agent_id].append(unique[(agent_id, seq)])
+    return fresh
 
 
 async def breaker_transitions(

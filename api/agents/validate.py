@@ -103,12 +103,16 @@ def clean(value: Any) -> Any:
 
 
 def jsonable(value: Any) -> Any:
-    """``clean(value)`` with times as ISO 8601 strings, for JSON columns."""
-    value = clean(value)
+    """``clean(value)`` with times as ISO 8601 strings, for JSON columns (in one pass: every
+    report goes through it)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, datetime):
-        return value.isoformat()
+        return utc(value).isoformat()
     if isinstance(value, dict):
-        return {key: jsonable(item) for key, item in value.items()}
-    if isinstance(value, list):
+        return {clean(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
         return [jsonable(item) for item in value]
     return value

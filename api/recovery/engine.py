@@ -12,7 +12,7 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bounceback.api.recovery import progress, triggers
+from bounceback.api.recovery import progress, store, triggers
 from bounceback.api.recovery.attempts import Attempts
 from bounceback.api.recovery.names import ADVANCE, HUBSTEP, SCAN, WAKE
 
@@ -30,7 +30,19 @@ class RecoveryEngine(Attempts):
         )
 
     async def on_sample(
-        self, conn: AsyncConnection, host: str, metrics: dict[str, float], now: datetime
+        self,
+        conn: AsyncConnection,
+        host: str,
+        metrics: dict[str, float],
+        now: datetime,
+        held: dict[str, datetime] | None = None,
     ) -> list[int]:
-        """A report's newest sample: follow held thresholds; start the actions that fire."""
-        return await triggers.on_sample(self, conn, host, metrics, now)
+        """A report's newest sample: follow held thresholds; start the actions that fire.
+        ``held``: the host's breaches when already read (``store.breaches_of``)."""
+        return await triggers.on_sample(self, conn, host, metrics, now, held)
+
+    async def breaches_of(
+        self, conn: AsyncConnection, hosts: list[str]
+    ) -> dict[str, dict[str, datetime]]:
+        """The held breaches of several hosts at once, for ``on_sample(held=…)``."""
+        return await store.breaches_of(conn, hosts)

@@ -59,6 +59,20 @@ async def breaches(conn: AsyncConnection, host: str) -> dict[str, datetime]:
     return {row.action_id: row.since for row in rows}
 
 
+async def breaches_of(conn: AsyncConnection, hosts: list[str]) -> dict[str, dict[str, datetime]]:
+    """``breaches`` of several hosts in one query (every host present, most with none)."""
+    found: dict[str, dict[str, datetime]] = {host: {} for host in hosts}
+    if hosts:
+        rows = await conn.execute(
+            sa.select(
+                recovery_breaches.c.host, recovery_breaches.c.action_id, recovery_breaches.c.since
+            ).where(recovery_breaches.c.host.in_(hosts))
+        )
+        for row in rows:
+            found[row.host][row.action_id] = row.since
+    return found
+
+
 async def set_breaches(
     conn: AsyncConnection, host: str, held: dict[str, datetime], cleared: list[str]
 ) -> None:

@@ -35,8 +35,10 @@ async def on_sample(
     host: str,
     metrics: dict[str, float],
     now: datetime,
+    held: dict[str, datetime] | None = None,
 ) -> list[int]:
-    """A report's newest sample: follow held thresholds; start the actions that fire."""
+    """A report's newest sample: follow held thresholds; start the actions that fire.
+    ``held``: the host's breaches, when the caller read them already (``store.breaches_of``)."""
     actions = [
         a
         for a in (await engine.catalog.current(conn, now)).values()
@@ -44,7 +46,8 @@ async def on_sample(
     ]
     if not actions:
         return []
-    held = await store.breaches(conn, host)
+    if held is None:
+        held = await store.breaches(conn, host)
     changed: dict[str, datetime] = {}
     cleared: list[str] = []
     fired: list[RecoveryAction] = []

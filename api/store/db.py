@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -54,8 +55,15 @@ def to_json(value: Any) -> str:
     return pydantic_core.to_json(value).decode()
 
 
+# A pooled PostgreSQL connection unused this long is checked with a ping before use (it may
+# have died in a failover or behind a proxy meanwhile); busy connections skip the round trip.
+PING_AFTER_IDLE_S = 10.0
+
+
 class Database:
-    def __init__(self, url: str, *, schema: str | None = None) -> None:
+    def __init__(
+        self, url: str, *, schema: str | None = None, ping_after: float = PING_AFTER_IDLE_S
+    ) -> None:
         self.url = url
         self.schema = schema
         self.dialect = make_url(url).get_backend_name()
@@ -88,15 +96,19 @@ class Database:
             connect_args: dict[str, Any] = {}
             if schema:
                 connect_args["server_settings"] = {"search_path": schema}
+            # Enough connections for a busy replica: past the pool, connections are opened and
+            # closed per use, and PostgreSQL starts a process for each.
             self._writer = create_async_engine(
                 url,
-                pool_size=10,
+                pool_size=20,
                 max_overflow=10,
-                pool_pre_ping=True,
                 connect_args=connect_args,
                 json_serializer=to_json,
             )
-            self._reader = self._writer
+            _ping_when_idle(self._writer, ping_after)
+            # Reads run without BEGIN and ROLLBACK round trips: under READ COMMITTED each
+            # statement sees the latest commits either way.
+            self._reader = self._writer.execution_options(isolation_level="AUTOCOMMIT")
         else:
             raise ValueError(f"unsupported database backend {self.dialect!r}")
 
@@ -198,7 +210,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self._writer.dispose()
-        if self._reader is not self._writer:
+        if self.dialect == "sqlite":  # PostgreSQL reads share the writer's pool
             await self._reader.dispose()
         if self._batch_thread is not None:
             assert self._batch_writer is not None
@@ -209,6 +221,26 @@ class Database:
                 await loop.run_in_executor(thread, conn.close)
             await loop.run_in_executor(thread, self._batch_writer.dispose)
             thread.shutdown()
+
+
+def _ping_when_idle(engine: AsyncEngine, after: float) -> None:
+    """``pool_pre_ping`` for connections that sat in the pool ``after`` seconds or more: a dead
+    one is replaced before use, and busy ones do not pay a round trip at every checkout."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _taken(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < after:
+            return  # new, or back from use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and checks out another (SQLAlchemy's recipe).
+            raise sa.exc.DisconnectionError(f"stale pooled connection: {exc}") from exc
 
 
 def _begin_at_once(driver: sqlite3.Connection) -> bool:
