@@ -19,6 +19,7 @@ import contextlib
 import functools
 import sqlite3
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -40,13 +41,26 @@ SQLITE_BUSY_TIMEOUT_S = 30
 # FULL: each commit syncs the WAL to disk before it returns, so an acknowledged write survives a
 # power cut, not only a crash of the hub (NORMAL). Group commit makes it one sync per batch.
 SQLITE_SYNCHRONOUS = "FULL"
-_CHANGED = "bounceback.changed"  # the connection's ``info`` key for ``mark_changed``
+# The topics each open transaction changes, by its connection (not in the connection's
+# ``info``: reading that touches a connection that may have just broken).
+_changed: weakref.WeakKeyDictionary[sa.Connection, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _sync(conn: AsyncConnection | sa.Connection) -> sa.Connection | None:
+    return conn.sync_connection if isinstance(conn, AsyncConnection) else conn
 
 
 def mark_changed(conn: AsyncConnection | sa.Connection, topic: str) -> None:
     """Note that this transaction changes ``topic`` ("incident", "agent", …): once it commits,
     the database's ``on_commit`` hears of it (the hub tells dashboards on every replica)."""
-    conn.info.setdefault(_CHANGED, set()).add(topic)
+    sync = _sync(conn)
+    if sync is not None:
+        _changed.setdefault(sync, set()).add(topic)
+
+
+def _take_changed(conn: AsyncConnection | sa.Connection) -> set[str] | None:
+    sync = _sync(conn)
+    return _changed.pop(sync, None) if sync is not None else None
 
 
 def to_json(value: Any) -> str:
@@ -135,8 +149,7 @@ class Database:
                 try:
                     yield conn
                 finally:
-                    # The connection's info outlives this checkout: never leave marks behind.
-                    changed = conn.info.pop(_CHANGED, None)
+                    changed = _take_changed(conn)
         self._committed(changed)
 
     def _committed(self, changed: set[str] | None) -> None:
@@ -182,7 +195,7 @@ class Database:
                 await loop.run_in_executor(thread, self._discard_batch_connection, conn)
                 raise
             finally:
-                changed = conn.info.pop(_CHANGED, None)
+                changed = _take_changed(conn)
             conn.commit()
             self._committed(changed)
             return result
