@@ -11,8 +11,9 @@ clock) is passed to their constructor.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bounceback.api.oncall.models import Person
 
@@ -81,6 +82,21 @@ class NotifyError(Exception):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+
+
+@runtime_checkable
+class Traceable(Protocol):
+    """A channel whose provider can be asked what it already took (Slack, Twilio): after an
+    attempt that was cut off between the provider taking the message and the hub recording it,
+    the dispatcher looks before it sends again."""
+
+    async def find(
+        self, recipient: Recipient, message: Message, since: datetime, recorded: set[str]
+    ) -> Receipt | None:
+        """The provider's record of ``message`` to ``recipient``, sent at or after ``since``
+        (give or take the providers' clocks), that is none of the ``recorded`` provider ids
+        (other notifications'); None when it never arrived."""
+        ...
 
 
 class Channel(Protocol):

@@ -5,8 +5,14 @@ send, then record the attempt and the provider's answer on the incident's timeli
 transaction. A retryable error is tried again with backoff; a permanent one (or the last
 attempt) fails the row and hands the message to the person's next channel, saying why. A row
 that is no longer pending is left alone, so a retried or taken-over run never sends twice what
-was recorded as sent; the one window left is a crash after the provider took the message and
-before the record commits (then it goes out again, with the same Message-ID / idempotency key).
+was recorded as sent.
+
+The window left is a run cut off (its hub killed, its lease lost) after the provider took the
+message and before the record committed. A later run knows it follows such a run: the work was
+claimed more often than attempts were recorded. Then, where the provider can be asked (Slack's
+message metadata, Twilio's message and call lists: ``Traceable``), it looks first and records
+what it finds instead of sending again; email cannot be asked, and goes again with the same
+Message-ID, which mail systems treat as the same message.
 """
 
 from __future__ import annotations
@@ -24,18 +30,42 @@ from bounceback.api.escalation import links as signed
 from bounceback.api.escalation import store
 from bounceback.api.escalation.directory import Directories
 from bounceback.api.notify import outbox
-from bounceback.api.notify.channel import Links, Message, NotifyError, Purpose, Receipt, Recipient
+from bounceback.api.notify.channel import (
+    Links,
+    Message,
+    NotifyError,
+    Purpose,
+    Receipt,
+    Recipient,
+    Traceable,
+)
 from bounceback.api.notify.outbox import NotificationState
 from bounceback.api.notify.registry import ChannelRegistry
 from bounceback.api.schema import IncidentState
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
-from bounceback.api.store.tables import notifications
+from bounceback.api.store.tables import incident_events, notifications
 from bounceback.api.work.queue import WorkItem
 from bounceback.api.work.scheduler import Outcome, Retry, backoff
 
 log = logging.getLogger("bounceback.notify")
 SEND_TIMEOUT_S = 30
+# How far a provider's clock may be behind the hub's when it dates a message it took.
+PROVIDER_CLOCK_SKEW = timedelta(minutes=1)
+
+
+async def recorded_provider_ids(conn: Any, channel: str, since: datetime) -> set[str]:
+    """The provider ids of ``channel`` deliveries recorded on any timeline since ``since``."""
+    rows = await conn.execute(
+        sa.select(incident_events.c.data).where(
+            incident_events.c.kind == "notification", incident_events.c.at >= since
+        )
+    )
+    return {
+        str(data["provider_id"])
+        for (data,) in rows
+        if data and data.get("channel") == channel and data.get("provider_id")
+    }
 
 
 @dataclass(frozen=True)
@@ -108,11 +138,21 @@ class Dispatcher:
             state = incident.state.value if incident else "gone"
             await self._record_skip(row, f"not sent: the incident is {state}", now)
             return None
-        attempt = await self._attempt(row, incident, directory.people.get(row.person_id), now)
+        # Claimed more often than attempts were recorded: a run before this one was cut off,
+        # perhaps after the provider took the message.
+        in_doubt = item.attempts > row.attempts + 1
+        person = directory.people.get(row.person_id)
+        attempt = await self._attempt(row, incident, person, now, in_doubt=in_doubt)
         return await self._record(item, row, attempt)
 
     async def _attempt(
-        self, row: Any, incident: store.IncidentView | None, person: Any, now: datetime
+        self,
+        row: Any,
+        incident: store.IncidentView | None,
+        person: Any,
+        now: datetime,
+        *,
+        in_doubt: bool = False,
     ) -> Attempt:
         channel = self._channels.usable(row.channel)
         if channel is None:
@@ -141,6 +181,10 @@ class Dispatcher:
             labels=incident.labels if incident else {},
         )
         recipient = Recipient(row.person_id, person.name, address)
+        if in_doubt and isinstance(channel, Traceable):
+            found = await self._find(channel, recipient, message, row)
+            if found is not None:
+                return Attempt(found, None)
         try:
             async with asyncio.timeout(SEND_TIMEOUT_S):
                 return Attempt(await channel.send(recipient, message), None)
@@ -149,6 +193,25 @@ class Dispatcher:
         except Exception as exc:
             log.warning("notification %s: %s failed unexpectedly", row.id, row.channel)
             return Attempt(None, NotifyError(f"{type(exc).__name__}: {exc}"))
+
+    async def _find(
+        self, channel: Traceable, recipient: Recipient, message: Message, row: Any
+    ) -> Receipt | None:
+        """What the provider already holds of this message; None (send it) when it holds
+        nothing or cannot be asked right now: a page sent twice beats a page never sent."""
+        since = row.created_at - PROVIDER_CLOCK_SKEW
+        try:
+            async with self._db.read() as conn:
+                recorded = await recorded_provider_ids(conn, row.channel, since)
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                found = await channel.find(recipient, message, since, recorded)
+        except Exception as exc:
+            log.warning("notification %s: %s could not be asked: %s", row.id, row.channel, exc)
+            return None
+        if found is None:
+            return None
+        answer = f"found at the provider after an interrupted attempt ({found.answer})"
+        return Receipt(answer=answer, provider_id=found.provider_id)
 
     async def _record_skip(self, row: Any, message: str, now: datetime) -> None:
         async with self._db.transaction() as conn:

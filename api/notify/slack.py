@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -67,6 +68,31 @@ _PURPOSE_OF_STATE = {
     "acknowledged": Purpose.ACKNOWLEDGED,
     "resolved": Purpose.RESOLVED,
 }
+
+
+METADATA_EVENT = "bounceback_notification"
+
+
+def metadata(message: Message) -> dict[str, Any] | None:
+    """Slack message metadata naming the notification, so that it can be found again."""
+    if message.notification_id <= 0:
+        return None
+    return {
+        "event_type": METADATA_EVENT,
+        "event_payload": {"notification_id": message.notification_id},
+    }
+
+
+def _carries(messages: list[dict[str, Any]], message: Message) -> bool:
+    for posted in messages:
+        found = posted.get("metadata") or {}
+        payload = found.get("event_payload") or {}
+        if (
+            found.get("event_type") == METADATA_EVENT
+            and payload.get("notification_id") == message.notification_id
+        ):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -204,13 +230,16 @@ class SlackChannel:
                 await self._update(client, ref, message)
                 # A new page deserves a notification: the reply is also shown in the DM.
                 page = message.purpose == Purpose.PAGE
-                await self._reply(client, ref, message.title, broadcast=page)
+                await self._reply(
+                    client, ref, message.title, broadcast=page, metadata=metadata(message)
+                )
                 return Receipt(answer=f"updated {ref.id}", provider_id=ref.id)
             response = await client.chat_postMessage(
                 channel=recipient.address,
                 text=message.title,
                 blocks=slack_blocks.blocks(message),
                 unfurl_links=False,
+                metadata=metadata(message),
             )
         except Exception as exc:
             raise slack_error(exc) from exc
@@ -224,13 +253,53 @@ class SlackChannel:
         )
 
     @staticmethod
-    async def _reply(client: AsyncWebClient, ref: SlackRef, text: str, *, broadcast: bool) -> None:
+    async def _reply(
+        client: AsyncWebClient,
+        ref: SlackRef,
+        text: str,
+        *,
+        broadcast: bool,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         await client.chat_postMessage(
             channel=ref.channel,
             thread_ts=ref.ts,
             text=slack_blocks.escape(text),
             reply_broadcast=broadcast,
+            metadata=metadata,
         )
+
+    async def find(
+        self, recipient: Recipient, message: Message, since: datetime, recorded: set[str]
+    ) -> Receipt | None:
+        """The message (or thread reply) carrying this notification's metadata, if Slack has
+        it: looked for where ``send`` would have put it."""
+        client = self._client()
+        refs: list[SlackRef] = []
+        if self._threads is not None and message.incident_id is not None:
+            refs = await self._threads.for_person(message.incident_id, recipient.person_id)
+        oldest = f"{since.timestamp():.6f}"
+        try:
+            if refs and message.purpose != Purpose.TEST:
+                ref = refs[-1]
+                found = await client.conversations_replies(
+                    channel=ref.channel, ts=ref.ts, oldest=oldest, include_all_metadata=True
+                )
+                if _carries(found.get("messages") or [], message):
+                    return Receipt(answer=f"updated {ref.id}", provider_id=ref.id)
+                return None
+            opened = await client.conversations_open(users=recipient.address)
+            channel = str(opened["channel"]["id"])
+            found = await client.conversations_history(
+                channel=channel, oldest=oldest, include_all_metadata=True, limit=200
+            )
+        except Exception as exc:
+            raise slack_error(exc) from exc
+        for posted in found.get("messages") or []:
+            if _carries([posted], message):
+                provider_id = f"{channel}/{posted['ts']}"
+                return Receipt(answer=f"ok, posted {provider_id}", provider_id=provider_id)
+        return None
 
     async def refresh(self, item: WorkItem) -> Outcome:
         """Scheduled work: show the incident's current state in each of its messages."""

@@ -8,6 +8,8 @@ HELP, …) are never suggested as replies.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import httpx
 
 from bounceback.api.notify.channel import Message, NotifyError, Purpose, Receipt, Recipient
@@ -15,6 +17,7 @@ from bounceback.api.notify.twilio_client import make_client, twilio_error
 from bounceback.api.oncall.models import Person
 
 MAX_CHARS = 300
+LOOK_BACK = 50  # the recipient's latest texts looked through for one cut off
 
 
 def text(message: Message) -> str:
@@ -61,3 +64,23 @@ class SmsChannel:
         if sent.status == "failed":
             raise NotifyError(f"Twilio: message {sent.sid} failed ({sent.error_code})")
         return Receipt(answer=f"Twilio {sent.status}", provider_id=sent.sid)
+
+    async def find(
+        self, recipient: Recipient, message: Message, since: datetime, recorded: set[str]
+    ) -> Receipt | None:
+        """A text to the recipient with this message's words, created since ``since`` and
+        recorded for no other notification (Twilio lists the newest first)."""
+        words = text(message)
+        try:
+            sent = await self._client.messages.list_async(
+                to=recipient.address, from_=self._from, limit=LOOK_BACK
+            )
+        except Exception as exc:
+            raise twilio_error(exc) from exc
+        for found in sent:
+            created = found.date_created
+            if found.sid in recorded or created is None or created < since:
+                continue
+            if words in (found.body or ""):
+                return Receipt(answer=f"Twilio {found.status}", provider_id=found.sid)
+        return None

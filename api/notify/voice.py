@@ -107,6 +107,28 @@ class VoiceChannel:
             raise twilio_error(exc) from exc
         return Receipt(answer=f"Twilio call {call.status}", provider_id=call.sid)
 
+    async def find(
+        self, recipient: Recipient, message: Message, since: datetime, recorded: set[str]
+    ) -> Receipt | None:
+        """A call to the recipient created since ``since`` and recorded for no other
+        notification: calls carry nothing of their message, so that is all there is to go by."""
+        if message.purpose != Purpose.PAGE:
+            return None
+        try:
+            calls = await self._client.calls.list_async(
+                to=recipient.address, from_=self._from, limit=LOOK_BACK
+            )
+        except Exception as exc:
+            raise twilio_error(exc) from exc
+        for call in calls:
+            created = call.date_created
+            if call.sid not in recorded and created is not None and created >= since:
+                return Receipt(answer=f"Twilio call {call.status}", provider_id=call.sid)
+        return None
+
+
+LOOK_BACK = 20  # the recipient's latest calls looked through for one cut off
+
 
 async def unanswered(conn: Any, notification_id: int, reason: str, now: datetime) -> str:
     """The call of ``notification_id`` reached nobody: page the person's next channel (when

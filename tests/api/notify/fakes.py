@@ -8,6 +8,8 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -36,6 +38,13 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     errors: dict[str, list[tuple[str, int, dict[str, str]]]] = field(default_factory=dict)
     url: str = ""
+    # Posted messages by channel, for conversations.history and .replies (with metadata).
+    posted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Set: store postMessages, then answer none until ``released`` (a hub killed after Slack
+    # took the message); ``holding`` is set once one is held.
+    hold: asyncio.Event = field(default_factory=asyncio.Event)
+    holding: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
     _ts: int = 0
 
     def fail(self, method: str, error: str, status: int = 200, **headers: str) -> None:
@@ -43,18 +52,50 @@ class FakeSlack:
 
     async def _api(self, request: Request) -> Response:
         method = request.path_params["method"]
-        body = json.loads(await request.body() or b"{}")
+        raw = await request.body()
+        body: dict[str, Any] = dict(request.query_params)  # slack_sdk's GETs, some POSTs
+        if request.headers.get("content-type", "").startswith("application/json"):
+            body |= json.loads(raw or b"{}")
+        else:
+            body |= {k: v[0] for k, v in parse_qs(raw.decode()).items()}
         self.calls.append(Call(method, body, dict(request.headers)))
         if self.errors.get(method):
             error, status, headers = self.errors[method].pop(0)
             return JSONResponse({"ok": False, "error": error}, status_code=status, headers=headers)
-        if method == "chat.postMessage" and "thread_ts" not in body:
-            self._ts += 1
-            channel = "D" + str(body["channel"])[1:]  # a DM channel per user, as Slack does
-            return JSONResponse(
-                {"ok": True, "channel": channel, "ts": f"1767225600.{self._ts:06d}"}
-            )
+        if method.startswith("conversations."):
+            return JSONResponse(self._conversations(method, body))
+        if method == "chat.postMessage":
+            return await self._post(body)
         return JSONResponse({"ok": True, "channel": body.get("channel"), "ts": body.get("ts")})
+
+    async def _post(self, body: dict[str, Any]) -> Response:
+        self._ts += 1
+        ts = f"1767225600.{self._ts:06d}"
+        # A DM channel per user, as Slack does (D0ANN for U0ANN); replies name it already.
+        channel = str(body["channel"])
+        channel = "D" + channel[1:] if channel.startswith("U") else channel
+        stored = {"ts": ts, "text": body.get("text"), "metadata": body.get("metadata")}
+        if "thread_ts" in body:
+            stored["thread_ts"] = body["thread_ts"]
+        self.posted.setdefault(channel, []).append(stored)
+        if self.hold.is_set():
+            self.holding.set()
+            await self.released.wait()  # the hub is killed meanwhile
+        if "thread_ts" in body:
+            return JSONResponse({"ok": True, "channel": channel, "ts": body["thread_ts"]})
+        return JSONResponse({"ok": True, "channel": channel, "ts": ts})
+
+    def _conversations(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + str(body["users"])[1:]}}
+        messages = self.posted.get(str(body.get("channel")), [])
+        if method == "conversations.replies":
+            thread = str(body["ts"])
+            found = [m for m in messages if thread in (m["ts"], m.get("thread_ts"))]
+        else:
+            found = [m for m in messages if "thread_ts" not in m]
+        # ``oldest`` is not applied: these timestamps are not the hub's clock's.
+        return {"ok": True, "messages": list(reversed(found)), "has_more": False}
 
     def of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -63,7 +104,7 @@ class FakeSlack:
         await _wait(lambda: check(self))
 
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/api/{method}", self._api, methods=["POST"])])
+        return Starlette(routes=[Route("/api/{method}", self._api, methods=["GET", "POST"])])
 
 
 @dataclass
@@ -75,6 +116,8 @@ class FakeTwilio:
     calls: list[Call] = field(default_factory=list)
     errors: list[tuple[int, int]] = field(default_factory=list)
     url: str = ""
+    # Every resource created, for the list endpoints (GET …/Messages.json?To=&From=).
+    created: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     async def _create(self, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
@@ -99,15 +142,35 @@ class FakeTwilio:
             "from": form.get("From"),
             "status": "queued",
             "body": form.get("Body"),
+            "date_created": format_datetime(datetime.now(UTC)),
         }
+        self.created.setdefault(kind, []).append(resource)
         return JSONResponse(resource, status_code=201)
+
+    async def _list(self, request: Request) -> Response:
+        kind = request.path_params["kind"]
+        query = request.query_params
+        found = [
+            r
+            for r in reversed(self.created.get(kind, []))  # newest first, as Twilio lists
+            if r["to"] == query.get("To", r["to"]) and r["from"] == query.get("From", r["from"])
+        ]
+        size = int(query.get("PageSize", 50))
+        return JSONResponse(
+            {kind.lower(): found[:size], "next_page_uri": None, "page": 0, "page_size": size}
+        )
 
     async def wait_for(self, check: Callable[[FakeTwilio], bool]) -> None:
         await _wait(lambda: check(self))
 
     def app(self) -> Starlette:
         path = "/2010-04-01/Accounts/{sid}/{kind}.json"
-        return Starlette(routes=[Route(path, self._create, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route(path, self._create, methods=["POST"]),
+                Route(path, self._list, methods=["GET"]),
+            ]
+        )
 
 
 async def _wait(check: Callable[[], bool]) -> None:
