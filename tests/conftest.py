@@ -16,6 +16,8 @@ from bounceback.api.settings import HubSettings, async_database_url
 from bounceback.api.store.db import Database
 from bounceback.api.store.migrate import migrate
 
+pytest_plugins = ["tests.hang_report"]
+
 PG_URL = os.environ.get("BOUNCEBACK_TEST_DATABASE_URL")
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
