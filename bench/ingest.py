@@ -20,9 +20,11 @@ audit row per request, one timeline entry per created or updated incident, one i
 ``--agent-reports`` measures the agent protocol instead: ``POST /api/agents/{id}/reports`` from
 1,000 agents (``--agents``), each report a metrics sample and three check readings with the
 agent's next sequence numbers and its own token, against the bare app, one hub on SQLite and two
-hub replicas sharing one PostgreSQL schema (the connections split between them), in alternating
-rounds. Afterwards every hub is SIGKILLed and each store must hold exactly the events its answers
-said were accepted, and one audit record per answered report.
+hub replicas sharing one PostgreSQL schema, in alternating rounds with the same 64 connections.
+With two replicas each agent keeps to one of them, as behind a load balancer (agents 0, 2, 4, …
+on the first); every agent reports once before the rounds. Afterwards every hub is SIGKILLed and
+each store must hold exactly the events its answers said were accepted, and one audit record per
+answered report.
 
     .venv/bin/python bench/ingest.py --agent-reports [--quick] [--agents 1000]
 

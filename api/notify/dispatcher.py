@@ -132,17 +132,23 @@ class Dispatcher:
                 incident = await store.incident(conn, row.incident_id, lock=False)
             directory = await self._directories.load(conn)
         now = self._clock.now()
-        if row.purpose == Purpose.PAGE.value and (
-            incident is None or incident.state != IncidentState.TRIGGERED
-        ):
-            state = incident.state.value if incident else "gone"
-            await self._record_skip(row, f"not sent: the incident is {state}", now)
-            return None
         # Claimed more often than attempts were recorded: a run before this one was cut off,
         # perhaps after the provider took the message.
         in_doubt = item.attempts > row.attempts + 1
         person = directory.people.get(row.person_id)
+        if row.purpose == Purpose.PAGE.value and (
+            incident is None or incident.state != IncidentState.TRIGGERED
+        ):
+            if in_doubt and incident is not None:
+                # The run that was cut off may have paged before the incident moved on.
+                found = await self._attempt(row, incident, person, now, in_doubt=True, send=False)
+                if found is not None:
+                    return await self._record(item, row, found)
+            state = incident.state.value if incident else "gone"
+            await self._record_skip(row, f"not sent: the incident is {state}", now)
+            return None
         attempt = await self._attempt(row, incident, person, now, in_doubt=in_doubt)
+        assert attempt is not None
         return await self._record(item, row, attempt)
 
     async def _attempt(
@@ -153,14 +159,18 @@ class Dispatcher:
         now: datetime,
         *,
         in_doubt: bool = False,
-    ) -> Attempt:
+        send: bool = True,
+    ) -> Attempt | None:
+        """Send the row's message (unless ``send`` is off); when ``in_doubt``, first look for
+        it at the provider. None: not sent, and not found."""
         channel = self._channels.usable(row.channel)
         if channel is None:
-            return Attempt(None, NotifyError(self._channels.why_not(row.channel), permanent=True))
+            error = NotifyError(self._channels.why_not(row.channel), permanent=True)
+            return Attempt(None, error) if send else None
         address = channel.address(person) if person is not None else None
         if address is None:
             reason = f"{row.person_id} has no {row.channel} address (or no longer exists)"
-            return Attempt(None, NotifyError(reason, permanent=True))
+            return Attempt(None, NotifyError(reason, permanent=True)) if send else None
         links = None
         if incident is not None:
             if row.purpose == Purpose.PAGE.value:
@@ -185,6 +195,8 @@ class Dispatcher:
             found = await self._find(channel, recipient, message, row)
             if found is not None:
                 return Attempt(found, None)
+        if not send:
+            return None
         try:
             async with asyncio.timeout(SEND_TIMEOUT_S):
                 return Attempt(await channel.send(recipient, message), None)

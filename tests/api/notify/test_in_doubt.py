@@ -10,6 +10,7 @@ import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ from bounceback.api.notify.voice import VoiceChannel
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
 from bounceback.api.store.migrate import migrate
-from bounceback.api.store.tables import notifications
+from bounceback.api.store.tables import incidents, notifications
 from bounceback.api.testing import free_port, running_hub, start_hub_process
 from tests.api.notify.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM, escalation
 from tests.api.notify.fakes import GUARD_S, FakeSlack, FakeTwilio, running
@@ -99,17 +100,16 @@ async def test_a_call_is_found_by_number_and_never_for_anything_but_a_page(
     assert await channel.find(ANN_PHONE, resolved, SINCE, set()) is None
 
 
-@pytest.mark.slow
-async def test_a_hub_killed_after_slack_took_the_page_records_it_and_does_not_post_again(
-    db_settings: HubSettings, slack: FakeSlack, tmp_path: Path
+async def kill_while_slack_holds(
+    db: Database, db_settings: HubSettings, slack: FakeSlack, tmp_path: Path
 ) -> None:
-    db = Database(db_settings.sqlalchemy_url, schema=db_settings.bounceback_database_schema)
-    await migrate(db)
+    """A hub process pages Ann on Slack; Slack stores the message and never answers; the hub
+    is SIGKILLed: the page is at Slack, the hub's record says pending."""
     token = await Credentials(db, SystemClock()).create_token("ops", Role.OPERATOR)
     config = tmp_path / "hub.toml"
     policy = escalation(["slack"]).model_dump(mode="json", exclude_none=True)
     config.write_text(tomli_w.dumps({"escalation": policy}))
-    slack.hold.set()  # Slack stores the message and never answers
+    slack.hold.set()
     port = free_port()
     process = await start_hub_process(
         db_settings,
@@ -135,7 +135,10 @@ async def test_a_hub_killed_after_slack_took_the_page_records_it_and_does_not_po
     slack.released.set()
     assert len(slack.posted["D0ANN"]) == 1  # Slack has it; the hub never heard
 
-    # Restarted past the dead process's lease: it looks, finds, records; it does not post.
+
+async def restart_until_recorded(db: Database, db_settings: HubSettings, slack: FakeSlack) -> Any:
+    """A hub on the same store, its clock past the dead one's lease, until the page is
+    recorded one way or the other; returns the notification row."""
     clock = FakeClock(datetime.now(UTC) + timedelta(minutes=1))
     settings = db_settings.model_copy(
         update={
@@ -150,9 +153,38 @@ async def test_a_hub_killed_after_slack_took_the_page_records_it_and_does_not_po
             while True:
                 async with db.read() as conn:
                     row = (await conn.execute(sa.select(notifications))).one()
-                if row.state == "sent":
-                    break
+                if row.state != "pending":
+                    return row
                 await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def store(db_settings: HubSettings) -> AsyncIterator[Database]:
+    db = Database(db_settings.sqlalchemy_url, schema=db_settings.bounceback_database_schema)
+    await migrate(db)
+    yield db
     await db.dispose()
+
+
+@pytest.mark.slow
+async def test_a_hub_killed_after_slack_took_the_page_records_it_and_does_not_post_again(
+    store: Database, db_settings: HubSettings, slack: FakeSlack, tmp_path: Path
+) -> None:
+    await kill_while_slack_holds(store, db_settings, slack, tmp_path)
+    row = await restart_until_recorded(store, db_settings, slack)
     assert len(slack.posted["D0ANN"]) == 1
+    assert row.state == "sent"
+    assert "found at the provider after an interrupted attempt" in row.answer
+
+
+@pytest.mark.slow
+async def test_a_page_cut_off_then_resolved_is_recorded_as_sent_when_slack_has_it(
+    store: Database, db_settings: HubSettings, slack: FakeSlack, tmp_path: Path
+) -> None:
+    await kill_while_slack_holds(store, db_settings, slack, tmp_path)
+    async with store.transaction() as conn:  # resolved meanwhile, elsewhere
+        await conn.execute(incidents.update().values(state="resolved"))
+    row = await restart_until_recorded(store, db_settings, slack)
+    assert len(slack.posted["D0ANN"]) == 1
+    assert row.state == "sent"  # not "skipped": Ann did get it
     assert "found at the provider after an interrupted attempt" in row.answer
