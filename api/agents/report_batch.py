@@ -33,7 +33,7 @@ from bounceback.api.agent_wire import (
 from bounceback.api.agents import alerts, breakers, commands, desired, healing, silence, store
 from bounceback.api.agents.commands import CommandState
 from bounceback.api.agents.store import AgentRow
-from bounceback.api.agents.validate import clean, jsonable, utc
+from bounceback.api.agents.validate import MAX_SEQ, clean, jsonable, utc
 from bounceback.api.audit import audit_row
 from bounceback.api.recovery.engine import RecoveryEngine
 from bounceback.api.settings import HubSettings
@@ -210,7 +210,7 @@ async def _apply(
         elif isinstance(event, LossEvent):
             lost += event.dropped
     if lost:
-        applied.values["events_lost"] = agent.events_lost + lost
+        applied.values["events_lost"] = min(agent.events_lost + lost, MAX_SEQ)
     return applied
 
 

@@ -19,6 +19,7 @@ from bounceback.api.agent_wire import (
     BreakerEvent,
     BreakerStatus,
     HealingEvent,
+    LossEvent,
 )
 
 MAX_SEQ = 2**63 - 1
@@ -64,7 +65,9 @@ def problems(report: AgentReport) -> list[dict[str, str]]:
         prefix = f"events[{index}]"
         if event.seq > MAX_SEQ:
             found.append({"field": f"{prefix}.seq", "message": f"must be at most {MAX_SEQ}"})
-        if isinstance(event, BreakerEvent):
+        if isinstance(event, LossEvent) and event.dropped > MAX_SEQ:
+            found.append({"field": f"{prefix}.dropped", "message": f"must be at most {MAX_SEQ}"})
+        elif isinstance(event, BreakerEvent):
             found.extend(_breaker_problems(f"{prefix}.status", event.status))
         elif isinstance(event, HealingEvent):
             attempt = event.attempt

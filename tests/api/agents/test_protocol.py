@@ -259,3 +259,28 @@ async def test_people_list_agents_and_see_one(hub: RunningHub, send_report: Send
     assert [agent["id"] for agent in listed.json()["items"]] == ["web-1", "web-2"]
     missing = await hub.client.get("/api/agents/web-3", headers=hub.auth(Role.VIEWER))
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"kind": "loss", "seq": 1, "dropped": 2**64}, "events[0].dropped"),
+        ({"kind": "sample", "seq": 2**64, "metrics": {}}, "events[0].seq"),
+    ],
+)
+async def test_numbers_past_what_the_store_holds_are_a_422_naming_the_field(
+    hub: RunningHub, agent_auth: AgentAuth, event: dict[str, Any], field: str
+) -> None:
+    body = {
+        "hostname": "web-1",
+        "version": "0.1.0",
+        "interval_seconds": 10,
+        "self_healing_enabled": True,
+        "events": [{**event, "at": "2026-01-01T00:00:00Z"}],
+    }
+    response = await hub.client.post(
+        "/api/agents/web-1/reports", json=body, headers=await agent_auth("web-1")
+    )
+    assert response.status_code == 422, response.text
+    fields = [detail["field"] for detail in response.json()["error"]["details"]]
+    assert fields == [field]
