@@ -139,13 +139,16 @@ class Dispatcher:
         if row.purpose == Purpose.PAGE.value and (
             incident is None or incident.state != IncidentState.TRIGGERED
         ):
+            state = incident.state.value if incident else "gone"
+            note = f"not sent: the incident is {state}"
             if in_doubt and incident is not None:
                 # The run that was cut off may have paged before the incident moved on.
                 found = await self._attempt(row, incident, person, now, in_doubt=True, send=False)
                 if found is not None:
                     return await self._record(item, row, found)
-            state = incident.state.value if incident else "gone"
-            await self._record_skip(row, f"not sent: the incident is {state}", now)
+                if not isinstance(self._channels.usable(row.channel), Traceable):
+                    note += " (an earlier attempt was cut off and may have delivered it)"
+            await self._record_skip(row, note, now)
             return None
         attempt = await self._attempt(row, incident, person, now, in_doubt=in_doubt)
         assert attempt is not None
