@@ -7,7 +7,6 @@ interval, the threshold it was held to, and the judge's own sentence.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +19,8 @@ from bounceback.api.deployment_wire import (
     Verdict,
     VerdictOutcome,
 )
+from bounceback.api.verdict_cells import number, statistics_cell
+from bounceback.api.verdict_cells import with_n as _with_n
 
 __all__ = [
     "RollbackNote",
@@ -48,32 +49,6 @@ class RollbackNote:
     performed: bool  # the command ran and succeeded, or the workflow was dispatched
     how: str  # "rollback command", "workflow rollback.yml", or why it did not happen
     deployment_id: int | None = None
-
-
-def number(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if math.isinf(value):
-        return "∞"
-    if value == 0:
-        return "0"
-    if abs(value) >= 10_000 or abs(value) < 0.001:
-        return f"{value:.3g}"
-    return f"{value:.4g}"
-
-
-def statistics_cell(metric: MetricVerdict) -> str:
-    parts: list[str] = []
-    if metric.p_value is not None:
-        level = f" (alpha={number(metric.alpha)})" if metric.alpha is not None else ""
-        parts.append(f"p={number(metric.p_value)}{level}")
-    if metric.effect_lower is not None or metric.effect_upper is not None:
-        parts.append(f"[{number(metric.effect_lower)}, {number(metric.effect_upper)}]")
-    return " ".join(parts) or "—"
-
-
-def _with_n(value: float | None, n: int | None) -> str:
-    return number(value) + (f" (n={n})" if n is not None else "")
 
 
 def failing_metrics(verdict: Verdict | None) -> list[MetricVerdict]:

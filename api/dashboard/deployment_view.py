@@ -22,13 +22,14 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bounceback.api.dashboard.charts import Series, line_chart
-from bounceback.api.deployment_wire import MetricVerdict, Verdict, VerdictOutcome
+from bounceback.api.deployment_wire import Verdict, VerdictOutcome
 from bounceback.api.deployments import store
 from bounceback.api.deployments.engine import Engine
 from bounceback.api.deployments.lifecycle import schedule_of
 from bounceback.api.deployments.samples import AGENT_METRICS, LATENCY
 from bounceback.api.deployments.store import DeploymentRow
 from bounceback.api.store.tables import agent_events
+from bounceback.api.verdict_cells import number, statistics_cell, with_n
 
 MAX_POINTS = 120  # per chart: readings beyond that are averaged over equal time buckets
 
@@ -76,10 +77,10 @@ def probe_readings(probes: Sequence[store.Probe], windows: Windows) -> dict[str,
     for probe in probes:
         rounds[probe.round_number].append(probe)
     errors = []
-    for number, members in sorted(rounds.items()):
+    for round_number, members in sorted(rounds.items()):
         at = min(p.at for p in members)
         share = sum(1 for p in members if not p.ok) / len(members)
-        errors.append(Reading(at, share, windows.phase(at, baseline_round=number == 0)))
+        errors.append(Reading(at, share, windows.phase(at, baseline_round=round_number == 0)))
     found: dict[str, list[Reading]] = {}
     if probes:
         found["errors"] = errors
@@ -186,32 +187,6 @@ def charts(found: dict[str, list[Reading]], deployed_at: datetime | None) -> lis
 
 
 # -- the verdict's table, cell by cell as guard/summary.py writes it ---------------------------
-
-
-def number(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if math.isinf(value):
-        return "∞"
-    if value == 0:
-        return "0"
-    if abs(value) >= 10_000 or abs(value) < 0.001:
-        return f"{value:.3g}"
-    return f"{value:.4g}"
-
-
-def statistics_cell(metric: MetricVerdict) -> str:
-    parts: list[str] = []
-    if metric.p_value is not None:
-        level = f" (alpha={number(metric.alpha)})" if metric.alpha is not None else ""
-        parts.append(f"p={number(metric.p_value)}{level}")
-    if metric.effect_lower is not None or metric.effect_upper is not None:
-        parts.append(f"[{number(metric.effect_lower)}, {number(metric.effect_upper)}]")
-    return " ".join(parts) or "—"
-
-
-def with_n(value: float | None, n: int | None) -> str:
-    return number(value) + (f" (n={n})" if n is not None else "")
 
 
 @dataclass(frozen=True)
