@@ -7,7 +7,6 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
 from starlette.requests import Request
@@ -17,10 +16,9 @@ from starlette.routing import Route
 from bounceback.api.audit import AuditFilter, list_records
 from bounceback.api.auth.roles import Role
 from bounceback.api.context import Hub
+from bounceback.api.dashboard.paging import read_paging
 from bounceback.api.dashboard.timefmt import when
 from bounceback.api.dashboard.web import page, render
-from bounceback.api.errors import ApiError
-from bounceback.api.pagination import decode_cursor, encode_cursor, parse_limit
 
 LIMIT = 50
 FILTERS = ("actor", "action", "target", "outcome")
@@ -80,33 +78,21 @@ def row(record: Mapping[str, Any]) -> dict[str, Any]:
 async def audit_page(request: Request) -> Response:
     hub: Hub = request.app.state.hub
     filters, values = read_filters(request.query_params)
-    cursor = request.query_params.get("cursor")
-    problems = []
-    try:
-        before = decode_cursor(cursor)
-    except ApiError:
-        before, cursor = None, None
-        problems.append("That page link is not one this hub made: showing the newest.")
-    try:
-        limit = parse_limit(request.query_params.get("limit"), LIMIT)
-    except ApiError as exc:
-        limit = LIMIT
-        problems.append(exc.message)
+    paging = read_paging(
+        request.query_params, LIMIT, "That page link is not one this hub made: showing the newest."
+    )
+    problems = paging.problems
     async with hub.db.read() as conn:
-        records = await list_records(conn, filters, before_id=before, limit=limit)
-    kept = {name: value for name, value in values.items() if value}
-    if limit != LIMIT:
-        kept["limit"] = str(limit)
-    older = None
-    if len(records) == limit:
-        older = "/audit?" + urlencode({**kept, "cursor": encode_cursor(records[-1]["id"])})
+        records = await list_records(conn, filters, before_id=paging.before, limit=paging.limit)
+    last = records[-1]["id"] if records else None
+    older, newest = paging.links("/audit", values, last, len(records))
     context: dict[str, Any] = {
         "rows": [row(record) for record in records],
         "filters": values,
         "filtered": any(values.values()),
         "outcomes": OUTCOMES,
         "older": older,
-        "newest": ("/audit?" + urlencode(kept)) if cursor else None,
+        "newest": newest,
     }
     if problems:
         context["problem"] = " ".join(problems)

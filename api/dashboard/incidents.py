@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -16,6 +15,7 @@ from starlette.routing import Route
 from bounceback.api.auth.roles import Role
 from bounceback.api.context import Hub
 from bounceback.api.dashboard import incident_timeline as story
+from bounceback.api.dashboard.paging import read_paging
 from bounceback.api.dashboard.timefmt import when
 from bounceback.api.dashboard.web import actor, back, form_of, message, page, render, session_of
 from bounceback.api.errors import ApiError
@@ -24,7 +24,6 @@ from bounceback.api.escalation.escalate_now import escalate_now, next_level
 from bounceback.api.incidents import public_notes
 from bounceback.api.incidents.public_notes import PublicNoteBody, PublicStatus
 from bounceback.api.incidents.queries import IncidentFilter, get_incident, list_incidents
-from bounceback.api.pagination import decode_cursor, encode_cursor, parse_limit
 from bounceback.api.schema import Incident, IncidentState, Severity
 
 LIMIT = 50
@@ -79,25 +78,13 @@ def row(incident: Incident) -> dict[str, Any]:
 async def list_page(request: Request) -> Response:
     hub: Hub = request.app.state.hub
     filters, values, problems = read_filters(request.query_params)
-    cursor = request.query_params.get("cursor")
-    try:
-        before = decode_cursor(cursor)
-    except ApiError:
-        before, cursor = None, None
-        problems.append("that page link is not one this hub made: showing the newest")
-    try:
-        limit = parse_limit(request.query_params.get("limit"), LIMIT)
-    except ApiError as exc:
-        limit = LIMIT
-        problems.append(exc.message)
+    paging = read_paging(
+        request.query_params, LIMIT, "that page link is not one this hub made: showing the newest"
+    )
+    problems += paging.problems
     async with hub.db.read() as conn:
-        items = await list_incidents(conn, filters, before_id=before, limit=limit)
-    kept = {name: value for name, value in values.items() if value}
-    if limit != LIMIT:
-        kept["limit"] = str(limit)
-    older = None
-    if len(items) == limit:
-        older = "/incidents?" + urlencode({**kept, "cursor": encode_cursor(items[-1].id)})
+        items = await list_incidents(conn, filters, before_id=paging.before, limit=paging.limit)
+    older, newest = paging.links("/incidents", values, items[-1].id if items else None, len(items))
     context: dict[str, Any] = {
         "rows": [row(item) for item in items],
         "filters": values,
@@ -105,7 +92,7 @@ async def list_page(request: Request) -> Response:
         "states": [s.value for s in IncidentState],
         "severities": [s.value for s in Severity],
         "older": older,
-        "newest": ("/incidents?" + urlencode(kept)) if cursor else None,
+        "newest": newest,
     }
     if problems:
         context["problem"] = "; ".join(problems)
