@@ -9,14 +9,13 @@ of its id: forms carry it in a hidden field and every POST must present it.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bounceback.api.auth import sealed
 from bounceback.api.auth.roles import Role
 
 COOKIE = "bb_session"
@@ -39,18 +38,6 @@ class InvalidSession(Exception):
     pass
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(key: bytes, context: bytes, payload: str) -> str:
-    return _b64(hmac.new(key, context + payload.encode(), hashlib.sha256).digest())
-
-
 def session_key(link_secret: bytes) -> bytes:
     """A key for sessions only: a leaked session MAC says nothing about link signatures."""
     return hmac.new(link_secret, b"dashboard-session-key", hashlib.sha256).digest()
@@ -67,16 +54,12 @@ def open_session(
         "e": int(session.expires_at.timestamp()),
         "s": session.sid,
     }
-    payload = _b64(json.dumps(claim, separators=(",", ":")).encode())
-    return session, f"{payload}.{_mac(key, _SESSION, payload)}"
+    return session, sealed.seal(key, _SESSION, claim)
 
 
 def read_session(key: bytes, cookie: str, now: datetime) -> Session:
-    payload, dot, mac = cookie.partition(".")
-    if not dot or not hmac.compare_digest(mac, _mac(key, _SESSION, payload)):
-        raise InvalidSession("the session cookie is not valid")
     try:
-        raw = json.loads(_unb64(payload))
+        raw = sealed.unseal(key, _SESSION, cookie)
         session = Session(
             token_hash=str(raw["h"]),
             name=str(raw["n"]),
@@ -84,7 +67,7 @@ def read_session(key: bytes, cookie: str, now: datetime) -> Session:
             expires_at=datetime.fromtimestamp(int(raw["e"]), UTC),
             sid=str(raw["s"]),
         )
-    except (ValueError, KeyError, TypeError):
+    except (sealed.BadSeal, ValueError, KeyError, TypeError):
         raise InvalidSession("the session cookie is not valid") from None
     if session.role not in DASHBOARD_ROLES:
         raise InvalidSession("the session's role cannot use the dashboard")
@@ -94,7 +77,7 @@ def read_session(key: bytes, cookie: str, now: datetime) -> Session:
 
 
 def csrf_token(key: bytes, session: Session) -> str:
-    return _mac(key, _CSRF, session.sid)
+    return sealed.mac(key, _CSRF, session.sid)
 
 
 def csrf_valid(key: bytes, session: Session, presented: str | None) -> bool:
