@@ -104,6 +104,9 @@ class Hub:
         slack = channels.channels.get("slack")
         if isinstance(slack, SlackChannel):
             scheduler.register(SLACK_REFRESH, slack.refresh)
+        changes = ChangeFeed(db, settings.bounceback_dashboard_live_seconds)
+        # A change committed on any replica makes open pages look at once, not at the next poll.
+        signals.on(CHANGES, lambda _topics: changes.poke())
         return cls(
             settings=settings,
             db=db,
@@ -140,5 +143,5 @@ class Hub:
             recovery=recovery,
             metrics=metrics,
             signals=signals,
-            changes=ChangeFeed(db, settings.bounceback_dashboard_live_seconds),
+            changes=changes,
         )
