@@ -160,20 +160,25 @@ def _test_fields(request: Request) -> tuple[str, str | None, str | None]:
     return action_id, target, host
 
 
+async def _test(request: Request, *, execute: bool) -> dict[str, Any]:
+    """The recovery engine's test, as ``POST /api/auto-recovery/test/{id}`` runs it."""
+    action_id, target, host = _test_fields(request)
+    return await operations.test(
+        _hub(request).recovery,
+        action_id,
+        target=target,
+        host=host,
+        incident_id=None,
+        execute=execute,
+        actor=actor(request),
+    )
+
+
 @page(Role.OPERATOR)
 async def test_action(request: Request) -> Response:
     """A dry run: the steps as they would run on the target, and the safety checks' answer."""
-    action_id, target, host = _test_fields(request)
     try:
-        result = await operations.test(
-            _hub(request).recovery,
-            action_id,
-            target=target,
-            host=host,
-            incident_id=None,
-            execute=False,
-            actor=actor(request),
-        )
+        result = await _test(request, execute=False)
     except ApiError as exc:
         return back("/recovery", problem=exc.message)
     return await render(
@@ -184,19 +189,11 @@ async def test_action(request: Request) -> Response:
 @page(Role.OPERATOR)
 async def run_action(request: Request) -> Response:
     """Run the action on a target now (as ``POST /api/auto-recovery/test/{id}?execute=true``)."""
-    action_id, target, host = _test_fields(request)
+    action_id, target, _ = _test_fields(request)
     if target is None:
         return back("/recovery", problem="Give the host (or target) to run the action on.")
     try:
-        result = await operations.test(
-            _hub(request).recovery,
-            action_id,
-            target=target,
-            host=host,
-            incident_id=None,
-            execute=True,
-            actor=actor(request),
-        )
+        result = await _test(request, execute=True)
     except ApiError as exc:
         return back("/recovery", problem=exc.message)
     return back(
