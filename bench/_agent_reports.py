@@ -1,6 +1,10 @@
 """Agent reports as bench/ingest.py sends them: what a healthy agent sends every interval (a
 sample of its host's metrics and the readings of three checks), each with its own token and the
-next sequence numbers of its agent, so every report is new to the hub. Not a bench itself."""
+next sequence numbers of its agent, so every report is new to the hub. Not a bench itself.
+
+A helper module, not a script: it has no --quick of its own; the scripts that import it take
+--quick and pass the shorter run down.
+"""
 
 from __future__ import annotations
 

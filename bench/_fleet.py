@@ -7,6 +7,9 @@ replica first again. Not a bench itself.
 A report is one sample and one check reading with the agent's next two sequence numbers; its id
 is the first. An acknowledged report missing from the store at the end is lost; the soak reads
 duplicates from the store (events, and reports the hub applied more than once).
+
+A helper module, not a script: it has no --quick of its own; the scripts that import it take
+--quick and pass the shorter run down.
 """
 
 from __future__ import annotations

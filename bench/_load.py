@@ -1,6 +1,10 @@
 """The load generator of bench/ingest.py: N keep-alive HTTP/1.1 connections on raw asyncio
 sockets, each sending a prebuilt request and reading its response by Content-Length before
-sending the next, spread over one or more servers. Not a bench itself."""
+sending the next, spread over one or more servers. Not a bench itself.
+
+A helper module, not a script: it has no --quick of its own; the scripts that import it take
+--quick and pass the shorter run down.
+"""
 
 from __future__ import annotations
 

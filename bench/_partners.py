@@ -5,6 +5,9 @@ that one delivered twice shows up. Not a bench itself.
 Keys: an email's Message-ID and a call's ``notification`` parameter carry the hub's notification
 id; an SMS and a Slack message carry the incident number and what they say (a page or a
 resolution), sent to one person: ``("sms", "+1555…", 12, "page")``.
+
+A helper module, not a script: it has no --quick of its own; the scripts that import it take
+--quick and pass the shorter run down.
 """
 
 from __future__ import annotations

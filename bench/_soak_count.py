@@ -1,5 +1,9 @@
 """What bench/soak.py finds in the store afterwards, set against what the agents, the incident
-driver and the partners saw. Not a bench itself."""
+driver and the partners saw. Not a bench itself.
+
+A helper module, not a script: it has no --quick of its own; the scripts that import it take
+--quick and pass the shorter run down.
+"""
 
 from __future__ import annotations
 

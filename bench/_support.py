@@ -1,5 +1,9 @@
 """What several benches share: a fresh PostgreSQL schema, hub replicas as real processes (killed
-and restarted at will), agent tokens in bulk, percentiles and CPU time. Not a bench itself."""
+and restarted at will), agent tokens in bulk, percentiles and CPU time. Not a bench itself.
+
+A helper module, not a script: it has no --quick of its own; the scripts that import it take
+--quick and pass the shorter run down.
+"""
 
 from __future__ import annotations
 
