@@ -89,6 +89,7 @@ def create_app(
         hub.scheduler.start()
         await hub.recovery.start()
         await hub.degradation.start()
+        await hub.retention.start()
         log.info("hub ready (%s store, process %s)", db.dialect, hub.scheduler.owner)
         try:
             yield

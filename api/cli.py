@@ -14,6 +14,7 @@ from bounceback.api.auth.roles import Role
 from bounceback.api.auth.store import INTEGRATION_KINDS, Credentials, NameTaken
 from bounceback.api.clock import SystemClock
 from bounceback.api.config_loader import ConfigError, describe, load_settings
+from bounceback.api.retention.job import Pass, prune_pass
 from bounceback.api.settings import HubSettings, LogFormat
 from bounceback.api.store.db import Database
 from bounceback.api.store.migrate import migrate
@@ -189,6 +190,25 @@ def token_revoke(name: str, data_dir: Path | None, config_file: Path | None) -> 
     if not with_database(settings, revoke):
         _fail(f"NAME: no active token named {name!r}")
     click.echo(f"revoked {name}")
+
+
+@main.command("prune")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@common_options
+def prune_command(dry_run: bool, data_dir: Path | None, config_file: Path | None) -> None:
+    """Delete what retention lets go now (the hub also does it every interval)."""
+    settings = settings_from(config_file, data_dir=data_dir)
+
+    async def run(db: Database) -> Pass:
+        return await prune_pass(settings, db, SystemClock(), dry_run=dry_run)
+
+    done = with_database(settings, run)
+    if done.cutoffs.nothing:
+        click.echo("retention keeps everything (every BOUNCEBACK_RETENTION_*_DAYS is 0)")
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for kind, rows in done.deleted.items():
+        click.echo(f"{kind}\t{verb} {rows}")
 
 
 @main.group()

@@ -35,6 +35,7 @@ from bounceback.api.notify.slack import REFRESH as SLACK_REFRESH
 from bounceback.api.notify.slack import SlackChannel
 from bounceback.api.recovery.engine import RecoveryEngine
 from bounceback.api.recovery.hubsteps import HubSteps, deployment_rollback
+from bounceback.api.retention.job import RetentionJob
 from bounceback.api.settings import HubSettings
 from bounceback.api.signals import CHANGES, Signals
 from bounceback.api.store import listen
@@ -66,6 +67,7 @@ class Hub:
     dispatcher: Dispatcher
     degradation: DegradationEngine
     recovery: RecoveryEngine
+    retention: RetentionJob
     metrics: HubMetrics
     signals: Signals
     changes: ChangeFeed
@@ -104,6 +106,8 @@ class Hub:
         slack = channels.channels.get("slack")
         if isinstance(slack, SlackChannel):
             scheduler.register(SLACK_REFRESH, slack.refresh)
+        retention = RetentionJob(settings, db, clock, scheduler, on_pruned=metrics.pruned)
+        retention.register()
         changes = ChangeFeed(db, settings.bounceback_dashboard_live_seconds)
         # A change committed on any replica makes open pages look at once, not at the next poll.
         signals.on(CHANGES, lambda _topics: changes.poke())
@@ -141,6 +145,7 @@ class Hub:
             dispatcher=dispatcher,
             degradation=degradation,
             recovery=recovery,
+            retention=retention,
             metrics=metrics,
             signals=signals,
             changes=changes,

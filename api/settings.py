@@ -70,6 +70,14 @@ class HubSettings(BaseSettings):
     # runs); after a crash another replica takes it over once it runs out. Shorter: faster
     # takeover, more renewals.
     bounceback_work_lease_seconds: float = Field(30, ge=1, le=3600)
+    # Retention (api/retention): how many days the hub keeps what grows with use; 0 keeps it for
+    # ever, otherwise at least a day. Agent events (samples, check readings and the rest) and the
+    # audit records of agent reports; every other audit record; finished scheduled work. The
+    # pruning runs every interval on one replica, in small transactions.
+    bounceback_retention_agent_events_days: float = Field(14, ge=0, le=36500)
+    bounceback_retention_audit_days: float = Field(365, ge=0, le=36500)
+    bounceback_retention_work_days: float = Field(7, ge=0, le=36500)
+    bounceback_retention_interval_seconds: float = Field(3600, ge=60, le=86400)
 
     # Auto Recovery
     auto_recovery_enabled: bool = True
@@ -125,6 +133,17 @@ class HubSettings(BaseSettings):
     teams_webhook_url: SecretStr | None = None
     # Outbound webhooks (hub.toml [[webhooks]]): JSON signed with HMAC-SHA256, per webhook.
     webhooks: tuple[WebhookTarget, ...] = ()
+
+    @field_validator(
+        "bounceback_retention_agent_events_days",
+        "bounceback_retention_audit_days",
+        "bounceback_retention_work_days",
+    )
+    @classmethod
+    def _retention_days(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError("expected 0 (keep for ever) or a number of days of at least 1")
+        return value
 
     @field_validator("database_url")
     @classmethod

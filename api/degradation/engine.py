@@ -11,9 +11,8 @@ their normal values.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,6 +34,7 @@ from bounceback.api.deployments.degradation import Degradation
 from bounceback.api.errors import Conflict, NotFound
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
+from bounceback.api.work.policy import next_boundary
 from bounceback.api.work.queue import WorkItem
 from bounceback.api.work.scheduler import Outcome, Scheduler
 
@@ -43,13 +43,10 @@ log = logging.getLogger("bounceback.degradation")
 CHECK_KIND = "degradation.check"
 SWITCH = "degradation"
 SYSTEM_ACTOR = "degradation"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def next_check(now: datetime, interval: float) -> datetime:
-    """The first interval boundary strictly after ``now`` (boundaries count from the epoch)."""
-    ticks = math.floor((now - _EPOCH).total_seconds() / interval) + 1
-    return _EPOCH + timedelta(seconds=ticks * interval)
+    return next_boundary(now, interval)
 
 
 def check_key(due: datetime) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -54,6 +54,17 @@ class HubMetrics:
             buckets=LATENESS_BUCKETS,
             registry=self.registry,
         )
+
+        self.retention_deleted = Counter(
+            "bounceback_retention_deleted_rows",
+            "Rows this replica's retention passes deleted, by kind of record",
+            ["kind"],
+            registry=self.registry,
+        )
+
+    def pruned(self, deleted: dict[str, int]) -> None:
+        for kind, rows in deleted.items():
+            self.retention_deleted.labels(kind).inc(rows)
 
     def alert_accepted(self, integration: str, action: str) -> None:
         counts = self.alerts_accepted.counts

@@ -25,9 +25,10 @@ class RecoveryEngine(Attempts):
         self.scheduler.register(WAKE, partial(progress.wake_agents, self))
 
     async def start(self) -> None:
-        await self.scheduler.schedule(
-            SCAN, f"{SCAN}:0", self.clock.now(), {"n": 0}, max_attempts=50
-        )
+        """Make sure the incident scan runs (every replica calls this at start-up)."""
+        async with self.db.transaction() as conn:
+            await triggers.ensure_scan(self, conn)
+        self.scheduler.wake()
 
     async def on_sample(
         self,

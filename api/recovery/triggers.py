@@ -24,8 +24,8 @@ from bounceback.api.recovery.decide import (
 )
 from bounceback.api.recovery.models import RecoveryAction
 from bounceback.api.recovery.names import SCAN
-from bounceback.api.store.tables import incidents
-from bounceback.api.work.queue import WorkItem
+from bounceback.api.store.tables import incidents, scheduled_work
+from bounceback.api.work.queue import WorkItem, WorkState
 from bounceback.api.work.scheduler import Outcome
 
 
@@ -74,6 +74,28 @@ async def on_sample(
         if result.attempt_id is not None:
             started.append(result.attempt_id)
     return started
+
+
+async def ensure_scan(engine: Attempts, conn: AsyncConnection) -> None:
+    """Start the scan chain unless a scan is pending: at the first start, and again after a
+    chain ran out of attempts. Each scan schedules the next under the next number, so a new chain
+    is numbered after the newest scan on record (finished ones may have been pruned), and starts
+    from the newest incident, as the first one did."""
+    work = scheduled_work
+    pending = await conn.scalar(
+        sa.select(work.c.id)
+        .where(work.c.kind == SCAN, work.c.state == WorkState.PENDING.value)
+        .limit(1)
+    )
+    if pending is not None:
+        return
+    newest = await conn.scalar(
+        sa.select(work.c.payload).where(work.c.kind == SCAN).order_by(work.c.id.desc()).limit(1)
+    )
+    n = int(newest.get("n", -1)) + 1 if isinstance(newest, dict) else 0
+    await engine.scheduler.schedule(
+        SCAN, f"{SCAN}:{n}", engine.clock.now(), {"n": n}, max_attempts=50, conn=conn
+    )
 
 
 async def scan(engine: Attempts, item: WorkItem, conn: AsyncConnection) -> Outcome:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bounceback.api.work.queue import WorkItem, WorkState
 
@@ -24,6 +25,17 @@ class Fail:
 
 
 Outcome = Retry | Fail | None  # None: done
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def next_boundary(now: datetime, interval: float) -> datetime:
+    """The first interval boundary strictly after ``now`` (boundaries count from the epoch).
+
+    Periodic work keys each run by this time, so every replica that starts schedules the same
+    row and only one of them runs it."""
+    ticks = math.floor((now - _EPOCH).total_seconds() / interval) + 1
+    return _EPOCH + timedelta(seconds=ticks * interval)
 
 
 @dataclass(frozen=True)

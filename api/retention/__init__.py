@@ -1,0 +1,1 @@
+"""Retention: what the hub keeps of the records that grow with use, and the pruning of the rest."""
