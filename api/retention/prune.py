@@ -1,9 +1,9 @@
 """The pruning itself: delete what retention lets go, oldest first, in small transactions.
 
-Agent events and audit records are read in id order (the primary key, or the audit log's
-(action, id) index), so a pass costs what it deletes plus one batch, never a scan of the table;
-each batch is deleted as an id range with the time condition, in its own short transaction, so
-writers wait for one batch at most. Finished scheduled work is found through its (state, due_at)
+Agent events and audit records are read in id order (the primary key; for the agent reports'
+audit records, the audit log's (action, id) index), so a pass costs what it deletes plus one
+batch, never a scan of the table; each batch is deleted as an id range with the time condition,
+in its own short transaction, so writers wait for one batch at most. Finished scheduled work is found through its (state, due_at)
 index. Pending work is never touched.
 """
 
@@ -27,35 +27,36 @@ FINISHED = (WorkState.DONE.value, WorkState.FAILED.value, WorkState.CANCELLED.va
 
 
 @dataclass(frozen=True)
-class Target:
-    """One kind of record: its table, its time column and the rows of it this rule covers."""
+class Step:
+    """One kind of record to prune: the rows it reads oldest first, and their cut-off."""
 
     name: str
     table: sa.Table
     at: sa.Column[datetime]
-    where: sa.ColumnElement[bool] | None
-
-    def scope(self) -> sa.ColumnElement[bool]:
-        return self.where if self.where is not None else sa.true()
-
-
-AGENT_EVENTS = Target("agent_events", agent_events, agent_events.c.received_at, None)
-REPORT_AUDIT = Target(
-    "audit_log.agent_reports", audit_log, audit_log.c.at, audit_log.c.action == REPORT_AUDIT_ACTION
-)
-OTHER_AUDIT = Target(
-    "audit_log", audit_log, audit_log.c.at, audit_log.c.action != REPORT_AUDIT_ACTION
-)
-_finished_work = scheduled_work.c.state.in_(FINISHED)
+    scope: sa.ColumnElement[bool]  # the rows this step reads, in id order
+    cutoff: datetime
+    # rows past this step's cut-off that an earlier step of the same pass deletes (a dry run
+    # must not count them twice)
+    taken_before: sa.ColumnElement[bool] | None = None
 
 
-def plan(cutoffs: Cutoffs) -> list[tuple[Target, datetime]]:
-    """The id-ordered kinds to prune and the cut-off of each; finished work is apart."""
-    steps: list[tuple[Target, datetime]] = []
-    if cutoffs.agent_events is not None:
-        steps += [(AGENT_EVENTS, cutoffs.agent_events), (REPORT_AUDIT, cutoffs.agent_events)]
+def plan(cutoffs: Cutoffs) -> list[Step]:
+    """The id-ordered kinds to prune, in order; finished work is apart.
+
+    Every audit record goes after the audit retention; those of agent reports (nearly all of
+    them) go earlier, with the agent events, when that retention is shorter. The audit log is read
+    in id order without a filter: what a filter skipped would be read again at every pass."""
+    steps: list[Step] = []
+    reports = audit_log.c.action == REPORT_AUDIT_ACTION
+    events = cutoffs.agent_events
+    if events is not None:
+        steps.append(
+            Step("agent_events", agent_events, agent_events.c.received_at, sa.true(), events)
+        )
+        steps.append(Step("audit_log.agent_reports", audit_log, audit_log.c.at, reports, events))
     if cutoffs.audit is not None:
-        steps.append((OTHER_AUDIT, cutoffs.audit))
+        taken = sa.and_(reports, audit_log.c.at < events) if events is not None else None
+        steps.append(Step("audit_log", audit_log, audit_log.c.at, sa.true(), cutoffs.audit, taken))
     return steps
 
 
@@ -69,8 +70,8 @@ async def prune(
     """Delete what is past its cut-off; rows deleted per kind. ``keep_going`` is asked between
     batches (a time budget): whatever is left waits for the next pass."""
     deleted: dict[str, int] = {}
-    for target, cutoff in plan(cutoffs):
-        deleted[target.name] = await _oldest_first(db, target, cutoff, batch, keep_going)
+    for step in plan(cutoffs):
+        deleted[step.name] = await _oldest_first(db, step, batch, keep_going)
     if cutoffs.work is not None:
         deleted["scheduled_work"] = await _finished_work_before(db, cutoffs.work, batch, keep_going)
     return deleted
@@ -80,9 +81,11 @@ async def count(db: Database, cutoffs: Cutoffs) -> dict[str, int]:
     """What a pass would delete now (a dry run: counts by a scan, nothing deleted)."""
     counts: dict[str, int] = {}
     async with db.read() as conn:
-        for target, cutoff in plan(cutoffs):
-            query = sa.select(sa.func.count()).where(target.scope(), target.at < cutoff)
-            counts[target.name] = int((await conn.execute(query)).scalar_one())
+        for step in plan(cutoffs):
+            query = sa.select(sa.func.count()).where(step.scope, step.at < step.cutoff)
+            if step.taken_before is not None:
+                query = query.where(sa.not_(step.taken_before))
+            counts[step.name] = int((await conn.execute(query)).scalar_one())
         if cutoffs.work is not None:
             query = sa.select(sa.func.count()).where(_old_finished_work(cutoffs.work))
             counts["scheduled_work"] = int((await conn.execute(query)).scalar_one())
@@ -90,22 +93,18 @@ async def count(db: Database, cutoffs: Cutoffs) -> dict[str, int]:
 
 
 async def _oldest_first(
-    db: Database, target: Target, cutoff: datetime, batch: int, keep_going: Callable[[], bool]
+    db: Database, step: Step, batch: int, keep_going: Callable[[], bool]
 ) -> int:
-    table, at = target.table, target.at
+    table, at, cutoff = step.table, step.at, step.cutoff
 
     async def one_batch() -> tuple[int, bool]:
         async with db.transaction() as conn:
-            oldest = (
-                sa.select(table.c.id, at).where(target.scope()).order_by(table.c.id).limit(batch)
-            )
+            oldest = sa.select(table.c.id, at).where(step.scope).order_by(table.c.id).limit(batch)
             rows = [(int(r[0]), r[1]) for r in (await conn.execute(oldest)).all()]
             found = expired_prefix(rows, cutoff, batch)
             if found.last_id is None:
                 return 0, False
-            delete = sa.delete(table).where(
-                target.scope(), table.c.id <= found.last_id, at < cutoff
-            )
+            delete = sa.delete(table).where(step.scope, table.c.id <= found.last_id, at < cutoff)
             result = await conn.execute(delete)
             return int(result.rowcount), found.more
 
@@ -116,7 +115,7 @@ def _old_finished_work(cutoff: datetime) -> sa.ColumnElement[bool]:
     # due_at first: the (state, due_at) index finds the candidates; finished_at, when set, is
     # the time that counts (work can finish long after it fell due).
     return sa.and_(
-        _finished_work,
+        scheduled_work.c.state.in_(FINISHED),
         scheduled_work.c.due_at < cutoff,
         sa.or_(scheduled_work.c.finished_at.is_(None), scheduled_work.c.finished_at < cutoff),
     )

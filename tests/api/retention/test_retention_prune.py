@@ -43,8 +43,9 @@ async def test_agent_events_older_than_their_retention_are_deleted_and_newer_one
 async def test_audit_records_of_agent_reports_go_with_the_agent_events_and_the_rest_stay_a_year(
     db: Database,
 ) -> None:
-    await add_audit(db, NOW, "agent.report", [400, 30, 1])
-    await add_audit(db, NOW, "token.create", [400, 30, 1])
+    for age in (400, 30, 1):  # written in time order, as the hub writes them
+        await add_audit(db, NOW, "agent.report", [age])
+        await add_audit(db, NOW, "token.create", [age])
     deleted = await prune.prune(db, LIMITS)
     assert deleted["audit_log.agent_reports"] == 2
     assert deleted["audit_log"] == 1
@@ -59,6 +60,24 @@ async def test_audit_records_of_agent_reports_go_with_the_agent_events_and_the_r
         ("token.create", 1),
         ("token.create", 30),
     ]
+
+
+async def test_with_agent_events_kept_for_ever_report_audit_records_go_after_the_audit_retention(
+    db: Database,
+) -> None:
+    await add_audit(db, NOW, "agent.report", [400, 30])
+    limits = Cutoffs(agent_events=None, audit=LIMITS.audit, work=None)
+    assert await prune.count(db, limits) == {"audit_log": 1}
+    assert await prune.prune(db, limits) == {"audit_log": 1}
+    assert await ages(db, audit_log.c.at) == [30]
+
+
+async def test_a_dry_run_counts_a_record_that_two_rules_let_go_once(db: Database) -> None:
+    await add_audit(db, NOW, "agent.report", [400])
+    limits = Cutoffs(agent_events=LIMITS.agent_events, audit=LIMITS.audit, work=None)
+    expected = {"agent_events": 0, "audit_log.agent_reports": 1, "audit_log": 0}
+    assert await prune.count(db, limits) == expected
+    assert await prune.prune(db, limits) == expected
 
 
 async def test_finished_work_goes_after_its_retention_and_pending_work_never(db: Database) -> None:
