@@ -3,8 +3,8 @@
 Agent events and audit records are read in id order (the primary key; for the agent reports'
 audit records, the audit log's (action, id) index), so a pass costs what it deletes plus one
 batch, never a scan of the table; each batch is deleted as an id range with the time condition,
-in its own short transaction, so writers wait for one batch at most. Finished scheduled work is found through its (state, due_at)
-index. Pending work is never touched.
+in its own short transaction, so writers wait for one batch at most. Finished scheduled work is
+found through its (state, due_at) index. Pending work is never touched.
 """
 
 from __future__ import annotations
