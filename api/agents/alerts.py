@@ -17,7 +17,6 @@ from bounceback.api.agents.store import AgentRow
 from bounceback.api.agents.validate import clean, jsonable
 from bounceback.api.escalation import handoff
 from bounceback.api.incidents import store
-from bounceback.api.incidents.decide import apply_alert
 from bounceback.api.intake.event import AlertEvent, EventAction
 from bounceback.api.schema import IntakeAction, Severity
 
@@ -120,18 +119,8 @@ def healing(agent_id: str, hostname: str, attempt: HealingAttempt) -> AlertEvent
 
 async def apply(conn: AsyncConnection, event: AlertEvent, now: datetime) -> int | None:
     """Apply one alert to the incidents in the caller's transaction; the incident's id, if any."""
-    current = (await store.open_by_fingerprint(conn, [event.fingerprint])).get(event.fingerprint)
-    change = apply_alert(current, event, now)
-    incident_id = current.id if current else None
-    if change.open_new:
-        incident_id = await store.insert_open(conn, event, change, now)
-        if incident_id is None:
-            # Another writer opened it a moment ago: add to that one.
-            current = (await store.open_by_fingerprint(conn, [event.fingerprint]))[
-                event.fingerprint
-            ]
-            incident_id = current.id
-            change = apply_alert(current, event, now)
+    applied = await store.open_or_find(conn, event, now)
+    incident_id, current, change = applied.incident_id, applied.current, applied.change
     if incident_id is None or change.action == IntakeAction.IGNORED:
         return incident_id
     if change.open_new:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bounceback.api.incidents.decide import Change, IncidentSnapshot
+from bounceback.api.incidents.decide import Change, IncidentSnapshot, apply_alert
 from bounceback.api.intake.event import AlertEvent
 from bounceback.api.schema import IncidentState, Severity
 from bounceback.api.store.db import execute_many, insert_many, scalar_returning, sqlite_connection
@@ -103,6 +104,30 @@ async def insert_open(
     statement = _insert_open_statement(conn.dialect.name)
     incident_id: int | None = await conn.scalar(statement, _insert_open_values(event, change, now))
     return incident_id
+
+
+@dataclass(frozen=True)
+class Applied:
+    """An alert applied to the open incident of its fingerprint, one opened if there was none."""
+
+    incident_id: int | None  # None: nothing to open (an acknowledge or resolve for no incident)
+    current: IncidentSnapshot | None  # the open incident it found, if any
+    change: Change
+
+
+async def open_or_find(conn: AsyncConnection, event: AlertEvent, now: datetime) -> Applied:
+    """The decision for ``event`` and the incident it lands on, opened now when it asks for a new
+    one. When another writer opened it a moment ago, the decision is taken again on theirs."""
+    current = (await open_by_fingerprint(conn, [event.fingerprint])).get(event.fingerprint)
+    change = apply_alert(current, event, now)
+    incident_id = current.id if current else None
+    if change.open_new:
+        incident_id = await insert_open(conn, event, change, now)
+        if incident_id is None:
+            current = (await open_by_fingerprint(conn, [event.fingerprint]))[event.fingerprint]
+            incident_id = current.id
+            change = apply_alert(current, event, now)
+    return Applied(incident_id, current, change)
 
 
 def change_values(change: Change, now: datetime, *, summary: str | None = None) -> dict[str, Any]:

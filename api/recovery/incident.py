@@ -12,10 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bounceback.api.escalation import handoff
 from bounceback.api.escalation.store import timeline
 from bounceback.api.incidents import store
-from bounceback.api.incidents.decide import apply_alert
 from bounceback.api.intake.event import AlertEvent, EventAction
 from bounceback.api.recovery.models import RecoveryAction
-from bounceback.api.schema import IntakeAction
 from bounceback.api.store.tables import incidents
 
 SOURCE = "bounceback-recovery"
@@ -42,18 +40,10 @@ async def open_for(
     """The open incident of this action on this target, opened if needed. It is not handed to
     escalation: recovery works on it first and asks for a human only when it gives up."""
     event = _event(action, target, EventAction.TRIGGER, f"{target}: {action.name}: {why}")
-    current = (await store.open_by_fingerprint(conn, [event.fingerprint])).get(event.fingerprint)
-    change = apply_alert(current, event, now)
-    incident_id = current.id if current else None
-    if change.open_new:
-        incident_id = await store.insert_open(conn, event, change, now)
-        if incident_id is None:
-            current = (await store.open_by_fingerprint(conn, [event.fingerprint]))[
-                event.fingerprint
-            ]
-            incident_id = current.id
+    applied = await store.open_or_find(conn, event, now)
+    incident_id, change = applied.incident_id, applied.change
     assert incident_id is not None
-    if change.action != IntakeAction.IGNORED and change.open_new:
+    if change.open_new:  # its "opened" entry; an incident found open is left as it is
         await store.insert_events(conn, store.event_rows(incident_id, change, now))
     return incident_id
 
