@@ -103,7 +103,7 @@ def _operation(
     params = re.findall(r"\{(\w+)(?::\w+)?\}", path)
     # The operation's own errors (a missing object, a malformed path parameter) may have a
     # content of their own (an HTML page, OFREP's error); the guard's are always JSON.
-    own = {*op.errors, *([404] if params else []), *([422] if op.params else [])}
+    own = {*op.errors, *([404] if params else []), *([422] if op.params or op.query else [])}
     errors = {code: _error(code) for code in auth_errors}
     errors |= {code: _error(code, op.error_content) for code in sorted(own)}
     success = str(op.status)
@@ -118,7 +118,11 @@ def _operation(
         "summary": op.summary,
         "description": access,
         "security": security,
-        "parameters": [_parameter(path, name, op) for name in params],
+        "parameters": [_parameter(path, name, op) for name in params]
+        + [
+            {"name": name, "in": "query", "required": False, "schema": dict(schema)}
+            for name, schema in op.query.items()
+        ],
         "responses": {
             success: {"description": "Success"}
             | ({} if op.status == 204 else {"content": content}),

@@ -11,7 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, create_model
 
-from bounceback.api.agent_wire import AGENT_ID_PATTERN, AgentReport
+from bounceback.api.agent_wire import (
+    AGENT_ID_PATTERN,
+    AgentReport,
+)
 from bounceback.api.deployment_wire import (
     DeployedRequest,
     Deployment,
@@ -28,9 +31,13 @@ from bounceback.api.intake.alertmanager import AlertmanagerWebhook
 from bounceback.api.intake.pagerduty import PagerDutyEvent
 from bounceback.api.oncall.models import Person, Schedule, Team
 from bounceback.api.recovery.models import RecoveryAction
-from bounceback.api.routes import circuits, degradation, escalation, incidents, recovery
+from bounceback.api.routes import circuits, degradation, escalation, incidents, query, recovery
 from bounceback.api.routes import self_healing as healing
-from bounceback.api.schema import MAX_ID, GenericAlert, IntakeResult
+from bounceback.api.schema import (
+    MAX_ID,
+    GenericAlert,
+    IntakeResult,
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,8 @@ class Op:
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # The content of this operation's own errors when they are not the hub's JSON Error.
     error_content: Mapping[str, Any] | None = None
+    # Optional query-string parameters and their schema (a bad one is a 422 naming it).
+    query: query.Query = field(default_factory=dict)
 
 
 def _shown(model: type[BaseModel]) -> type[BaseModel]:
@@ -114,12 +123,19 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/metrics"): Op("Prometheus metrics (docs/metrics.md)", text="text/plain"),
     ("GET", f"{AR}/overview"): Op("Every subsystem's status and counts"),
     ("GET", f"{AR}/status"): Op("Recovery engine status"),
-    ("GET", f"{AR}/stats"): Op("Recovery success rate and MTTR over a window"),
-    ("GET", f"{AR}/active"): Op("Recovery attempts in progress"),
-    ("GET", f"{AR}/history"): Op("Finished recovery attempts"),
+    ("GET", f"{AR}/stats"): Op(
+        "Recovery success rate and MTTR over a window",
+        query=query.STATS,
+    ),
+    ("GET", f"{AR}/active"): Op("Recovery attempts in progress", query=query.RECOVERY),
+    ("GET", f"{AR}/history"): Op("Finished recovery attempts", query=query.RECOVERY),
     ("POST", f"{AR}/enable"): Op("Switch automatic recovery on"),
     ("POST", f"{AR}/disable"): Op("Switch automatic recovery off"),
-    ("POST", f"{AR}/test/{{action_id}}"): Op("Dry-run or run a recovery action", recovery.TestBody),
+    ("POST", f"{AR}/test/{{action_id}}"): Op(
+        "Dry-run or run a recovery action",
+        recovery.TestBody,
+        query=query.TEST,
+    ),
     **_objects(
         f"{AR}/actions", "recovery action", RecoveryAction, "action_id", _shown(RecoveryAction)
     ),
@@ -132,7 +148,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/integrations/pagerduty/v2/enqueue"): Op(
         "PagerDuty Events v2", PagerDutyEvent, status=202
     ),
-    ("GET", "/api/incidents"): Op("List incidents (filtered, paginated)"),
+    ("GET", "/api/incidents"): Op("List incidents (filtered, paginated)", query=query.INCIDENTS),
     ("GET", "/api/incidents/{id}"): Op("An incident and its timeline", params=INCIDENT_ID),
     ("POST", "/api/incidents/{id}/acknowledge"): Op(
         "Acknowledge an incident", errors=(409,), params=INCIDENT_ID
@@ -152,26 +168,31 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/incidents/{id}/escalate"): Op(
         "Page the next escalation level now", errors=(409,), status=202, params=INCIDENT_ID
     ),
-    ("GET", f"{AR}/audit"): Op("The audit log"),
+    ("GET", f"{AR}/audit"): Op("The audit log", query=query.AUDIT),
     ("GET", "/api/agents"): Op("Agents and their health"),
     ("GET", "/api/agents/{agent_id}"): Op("One agent", params=AGENT_ID),
     ("POST", "/api/agents/{agent_id}/reports"): Op(
         "An agent's report", AgentReport, params=AGENT_ID
     ),
     ("GET", "/api/agents/{agent_id}/commands"): Op(
-        "An agent's pending commands (long poll)", params=AGENT_ID
+        "An agent's pending commands (long poll)",
+        params=AGENT_ID,
+        query=query.COMMANDS,
     ),
     ("GET", f"{SH}/status"): Op("Self-healing status"),
-    ("GET", f"{SH}/health"): Op("Hosts' health"),
-    ("GET", f"{SH}/history"): Op("Self-healing attempts"),
-    ("GET", f"{SH}/active"): Op("Self-healing attempts in progress"),
+    ("GET", f"{SH}/health"): Op("Hosts' health", errors=(404,), query=query.HOST),
+    ("GET", f"{SH}/history"): Op("Self-healing attempts", query=query.HEALING),
+    ("GET", f"{SH}/active"): Op("Self-healing attempts in progress", query=query.HOST),
     ("POST", f"{SH}/enable"): Op("Switch self-healing on", healing.SwitchBody, errors=(404,)),
     ("POST", f"{SH}/disable"): Op("Switch self-healing off", healing.SwitchBody, errors=(404,)),
     ("POST", f"{SH}/force"): Op(
         "Run a self-healing action now", healing.ForceBody, errors=(404,), status=202
     ),
     ("GET", f"{CB}/status"): Op("Circuit breakers' summary"),
-    ("GET", f"{CB}/circuits"): Op("Every breaker"),
+    ("GET", f"{CB}/circuits"): Op(
+        "Every breaker",
+        query=query.CIRCUITS,
+    ),
     ("POST", f"{CB}/circuits/reset-all"): Op("Reset breakers", circuits.ResetAllBody, status=202),
     ("GET", f"{CB}/circuits/{{id}}"): Op("One breaker", params=CIRCUIT_ID),
     ("POST", f"{CB}/circuits/{{id}}/reset"): Op(
@@ -181,8 +202,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Open a breaker", circuits.ReasonBody, status=202, params=CIRCUIT_ID
     ),
     ("GET", f"{DEP}/status"): Op("Deployment monitoring status"),
-    ("GET", f"{DEP}/active"): Op("Deployments being watched"),
-    ("GET", f"{DEP}/history"): Op("Finished deployments"),
+    ("GET", f"{DEP}/active"): Op("Deployments being watched", query=query.PAGE),
+    ("GET", f"{DEP}/history"): Op("Finished deployments", query=query.DEPLOYMENTS),
     ("POST", f"{DEP}/track"): Op(
         "Track a deployment", TrackRequest, Deployment, (409,), status=201
     ),
@@ -235,7 +256,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Act on a signed email link", errors=(403, 409), text=HTML, error_content=PAGE
     ),
     ("GET", "/api/oncall/now"): Op("Who is on call now"),
-    ("GET", "/api/oncall/schedules/{sid}/shifts"): Op("A schedule's shifts over a window"),
+    ("GET", "/api/oncall/schedules/{sid}/shifts"): Op(
+        "A schedule's shifts over a window", query=query.SHIFTS
+    ),
     **_objects("/api/oncall/people", "person", Person, shown=_shown(Person)),
     **_objects("/api/oncall/teams", "team", Team, shown=_shown(Team)),
     **_objects("/api/oncall/schedules", "schedule", Schedule, shown=_shown(Schedule)),

@@ -6,6 +6,7 @@ import base64
 import binascii
 
 from bounceback.api.errors import Invalid
+from bounceback.api.schema import MAX_ID
 
 MAX_LIMIT = 500
 
@@ -20,7 +21,7 @@ def decode_cursor(cursor: str | None) -> int | None:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = text.partition(":")
-        if prefix != "id":
+        if prefix != "id" or not value.isdigit() or len(value) > 10 or int(value) > MAX_ID:
             raise ValueError(text)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):

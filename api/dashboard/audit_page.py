@@ -19,6 +19,7 @@ from bounceback.api.context import Hub
 from bounceback.api.dashboard.paging import read_paging
 from bounceback.api.dashboard.timefmt import when
 from bounceback.api.dashboard.web import page, render
+from bounceback.api.routes.params import printable
 
 LIMIT = 50
 FILTERS = ("actor", "action", "target", "outcome")
@@ -28,7 +29,7 @@ OUTCOMES = ("ok", "created", "refused", "not_found", "failed")
 
 
 def read_filters(query: Mapping[str, str]) -> tuple[AuditFilter, dict[str, str]]:
-    values = {name: (query.get(name) or "").strip()[:MAX_TEXT] for name in FILTERS}
+    values = {name: printable(query.get(name), MAX_TEXT) for name in FILTERS}
     found = AuditFilter(
         actor=values["actor"] or None,
         action=values["action"] or None,

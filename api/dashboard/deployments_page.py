@@ -29,6 +29,7 @@ from bounceback.api.deployment_wire import (
 from bounceback.api.deployments import lifecycle, rollback, store
 from bounceback.api.errors import ApiError
 from bounceback.api.pagination import decode_cursor, encode_cursor
+from bounceback.api.routes.params import printable
 
 PAGE_SIZE = 50
 MAX_ID = 2**31 - 1  # the store's ids are 32-bit: a larger one names nothing
@@ -57,7 +58,7 @@ def _filters(request: Request) -> tuple[store.Filter, int | None]:
         except ValueError:
             allowed = ", ".join(s.value for s in DeploymentState)
             raise ApiError(f"state must be one of: {allowed}") from None
-    target = (params.get("target") or "").strip()[:128] or None
+    target = printable(params.get("target"), 128) or None
     return store.Filter(target=target, state=state), decode_cursor(params.get("cursor"))
 
 

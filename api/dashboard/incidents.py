@@ -24,6 +24,7 @@ from bounceback.api.escalation.escalate_now import escalate_now, next_level
 from bounceback.api.incidents import public_notes
 from bounceback.api.incidents.public_notes import PublicNoteBody, PublicStatus
 from bounceback.api.incidents.queries import IncidentFilter, get_incident, list_incidents
+from bounceback.api.routes.params import printable
 from bounceback.api.schema import Incident, IncidentState, Severity
 
 LIMIT = 50
@@ -36,7 +37,7 @@ FILTERS = ("state", "severity", "service", "source")
 def read_filters(query: Mapping[str, str]) -> tuple[IncidentFilter, dict[str, str], list[str]]:
     """The list's filters, the values to show back in the form, and what was not understood
     (said on the page as a problem line, never a 400 for a person typing in a form)."""
-    values = {name: (query.get(name) or "").strip()[:MAX_TEXT] for name in FILTERS}
+    values = {name: printable(query.get(name), MAX_TEXT) for name in FILTERS}
     problems = []
     state: IncidentState | None = None
     severity: Severity | None = None

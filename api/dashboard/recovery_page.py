@@ -27,6 +27,7 @@ from bounceback.api.pagination import decode_cursor, encode_cursor
 from bounceback.api.recovery import operations, store
 from bounceback.api.recovery.decide import State
 from bounceback.api.recovery.stats import Episode
+from bounceback.api.routes.params import printable
 from bounceback.api.store.tables import agent_commands
 
 PAGE_SIZE = 25
@@ -67,7 +68,7 @@ async def recovery_page(request: Request) -> Response:
         before_id = decode_cursor(q.get("cursor"))
     except ApiError as exc:
         return message(request, 400, "Bad cursor", exc.message)
-    picked = {name: (q.get(name) or "").strip()[:255] for name in FILTERS}
+    picked = {name: printable(q.get(name), 255) for name in FILTERS}
     filters = store.HistoryFilter(
         action_id=picked["action"] or None,
         target=picked["target"] or None,

@@ -16,6 +16,7 @@ from bounceback.api.auth.guard import principal, require
 from bounceback.api.auth.roles import Role
 from bounceback.api.context import Hub
 from bounceback.api.errors import Forbidden, Invalid, NotFound
+from bounceback.api.routes import query
 from bounceback.api.routes.body import parse_json
 
 _AGENT_ID = re.compile(AGENT_ID_PATTERN)
@@ -54,7 +55,7 @@ def own_agent_id(request: Request) -> str:
 
 def wait_param(request: Request) -> float:
     raw = request.query_params.get("wait")
-    if raw is None or raw == "":
+    if raw is None:
         return 0.0
     try:
         value = float(raw)
@@ -82,6 +83,7 @@ async def post_report(request: Request) -> Response:
 
 @require(Role.AGENT)
 async def get_commands(request: Request) -> Response:
+    query.only(request, query.COMMANDS)
     hub: Hub = request.app.state.hub
     agent_id = own_agent_id(request)
     found = await hub.agent_commands.poll(

@@ -11,25 +11,27 @@ from bounceback.api.auth.guard import require
 from bounceback.api.auth.roles import Role
 from bounceback.api.context import Hub
 from bounceback.api.pagination import decode_cursor, encode_cursor, parse_limit
-from bounceback.api.routes.params import time_param
+from bounceback.api.routes import query
+from bounceback.api.routes.params import text_param, time_param
 
 
 @require(Role.ADMIN)
 async def audit_route(request: Request) -> Response:
+    query.only(request, query.AUDIT)
     hub: Hub = request.app.state.hub
-    query = request.query_params
+    params = request.query_params
     filters = AuditFilter(
-        actor=query.get("actor") or None,
-        action=query.get("action") or None,
-        target=query.get("target") or None,
-        outcome=query.get("outcome") or None,
+        actor=text_param(request, "actor"),
+        action=text_param(request, "action"),
+        target=text_param(request, "target"),
+        outcome=text_param(request, "outcome"),
         since=time_param(request, "since"),
         until=time_param(request, "until"),
     )
-    limit = parse_limit(query.get("limit"))
+    limit = parse_limit(params.get("limit"))
     async with hub.db.read() as conn:
         rows = await list_records(
-            conn, filters, before_id=decode_cursor(query.get("cursor")), limit=limit
+            conn, filters, before_id=decode_cursor(params.get("cursor")), limit=limit
         )
     items = [{**row, "at": row["at"].isoformat()} for row in rows]
     next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None

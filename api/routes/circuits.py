@@ -17,9 +17,10 @@ from bounceback.api.auth.guard import principal, require
 from bounceback.api.auth.roles import Role
 from bounceback.api.context import Hub
 from bounceback.api.errors import Invalid, NotFound
+from bounceback.api.routes import query
 from bounceback.api.routes.agents import host_query
 from bounceback.api.routes.body import parse_json
-from bounceback.api.routes.params import enum_param
+from bounceback.api.routes.params import enum_param, text_param
 
 PREFIX = "/api/auto-recovery/circuit-breaker"
 
@@ -57,10 +58,11 @@ async def status_route(request: Request) -> Response:
 
 @require(Role.VIEWER)
 async def circuits_route(request: Request) -> Response:
+    query.only(request, query.CIRCUITS)
     hub: Hub = request.app.state.hub
     state = enum_param(request, "state", BreakerState)
     host = host_query(request)
-    kind = request.query_params.get("kind") or None
+    kind = text_param(request, "kind")
     async with hub.db.read() as conn:
         items = await breakers.list_circuits(conn, state=state, host=host, kind=kind)
     return JSONResponse({"items": items})

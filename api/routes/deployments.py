@@ -28,8 +28,9 @@ from bounceback.api.deployment_wire import (
 from bounceback.api.deployments import gating, lifecycle, rollback, store
 from bounceback.api.errors import Invalid, NotFound
 from bounceback.api.pagination import decode_cursor, encode_cursor, parse_limit
+from bounceback.api.routes import query
 from bounceback.api.routes.body import parse_json
-from bounceback.api.routes.params import enum_param
+from bounceback.api.routes.params import enum_param, text_param
 from bounceback.api.schema import MAX_ID
 
 PREFIX = "/api/auto-recovery/deployment"
@@ -76,15 +77,16 @@ async def _page(request: Request, filters: store.Filter) -> Response:
 
 @require(Role.VIEWER)
 async def active_route(request: Request) -> Response:
+    query.only(request, query.PAGE)
     return await _page(request, store.Filter(active=True))
 
 
 @require(Role.VIEWER)
 async def history_route(request: Request) -> Response:
-    params = request.query_params
+    query.only(request, query.DEPLOYMENTS)
     filters = store.Filter(
-        target=params.get("target") or None,
-        environment=params.get("environment") or None,
+        target=text_param(request, "target"),
+        environment=text_param(request, "environment"),
         state=enum_param(request, "state", DeploymentState),
     )
     return await _page(request, filters)

@@ -20,8 +20,9 @@ from bounceback.api.incidents import public_notes
 from bounceback.api.incidents.public_notes import PublicNoteBody
 from bounceback.api.incidents.queries import IncidentFilter, get_incident, list_incidents
 from bounceback.api.pagination import decode_cursor, encode_cursor, parse_limit
+from bounceback.api.routes import query
 from bounceback.api.routes.body import parse_json
-from bounceback.api.routes.params import enum_param, id_param
+from bounceback.api.routes.params import enum_param, id_param, text_param
 from bounceback.api.schema import IncidentState, Severity
 
 
@@ -48,13 +49,14 @@ class SilenceBody(BaseModel):
 
 @require(Role.VIEWER)
 async def list_route(request: Request) -> Response:
+    query.only(request, query.INCIDENTS)
     hub: Hub = request.app.state.hub
     filters = IncidentFilter(
         state=enum_param(request, "state", IncidentState),
         severity=enum_param(request, "severity", Severity),
-        service=request.query_params.get("service") or None,
-        source=request.query_params.get("source") or None,
-        integration=request.query_params.get("integration") or None,
+        service=text_param(request, "service"),
+        source=text_param(request, "source"),
+        integration=text_param(request, "integration"),
     )
     limit = parse_limit(request.query_params.get("limit"))
     before = decode_cursor(request.query_params.get("cursor"))

@@ -14,6 +14,7 @@ from bounceback.api.context import Hub
 from bounceback.api.errors import Invalid, NotFound
 from bounceback.api.escalation.directory import Kind
 from bounceback.api.oncall.rotation import Shift, on_call, shifts
+from bounceback.api.routes import query
 from bounceback.api.routes.objects import crud_routes
 from bounceback.api.routes.params import time_param
 
@@ -52,6 +53,7 @@ async def now_route(request: Request) -> Response:
 
 @require(Role.VIEWER)
 async def shifts_route(request: Request) -> Response:
+    query.only(request, query.SHIFTS)
     hub: Hub = request.app.state.hub
     ident = request.path_params["sid"]
     async with hub.db.read() as conn:

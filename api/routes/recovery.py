@@ -17,7 +17,9 @@ from bounceback.api.pagination import decode_cursor, encode_cursor, parse_limit
 from bounceback.api.recovery import operations, store
 from bounceback.api.recovery.models import RecoveryAction
 from bounceback.api.recovery.stats import parse_window
+from bounceback.api.routes import query
 from bounceback.api.routes.body import parse_json
+from bounceback.api.routes.params import text_param
 
 PREFIX = "/api/auto-recovery"
 
@@ -52,6 +54,7 @@ async def status_route(request: Request) -> Response:
 
 @require(Role.VIEWER)
 async def stats_route(request: Request) -> Response:
+    query.only(request, query.STATS)
     raw = request.query_params.get("window", "24h")
     window = parse_window(raw)
     if window is None:
@@ -61,16 +64,16 @@ async def stats_route(request: Request) -> Response:
 
 
 def _filters(request: Request) -> store.HistoryFilter:
-    q = request.query_params
     return store.HistoryFilter(
-        action_id=q.get("action") or None,
-        target=q.get("target") or None,
-        state=q.get("state") or None,
-        trigger=q.get("trigger") or None,
+        action_id=text_param(request, "action"),
+        target=text_param(request, "target"),
+        state=text_param(request, "state"),
+        trigger=text_param(request, "trigger"),
     )
 
 
 async def _page(request: Request, *, open_only: bool) -> Response:
+    query.only(request, query.RECOVERY)
     hub = _hub(request)
     limit = parse_limit(request.query_params.get("limit"))
     before = decode_cursor(request.query_params.get("cursor"))
@@ -106,6 +109,7 @@ async def disable_route(request: Request) -> Response:
 
 @require(Role.OPERATOR)
 async def test_route(request: Request) -> Response:
+    query.only(request, query.TEST)
     """A dry run (steps, targets, safety checks that apply); ``?execute=true`` runs it."""
     execute = request.query_params.get("execute", "false").lower() in ("1", "true", "yes")
     body = await parse_json(request, TestBody, empty_ok=True)

@@ -16,9 +16,10 @@ from bounceback.api.auth.roles import Role
 from bounceback.api.context import Hub
 from bounceback.api.errors import NotFound
 from bounceback.api.pagination import decode_cursor, encode_cursor, parse_limit
+from bounceback.api.routes import query
 from bounceback.api.routes.agents import host_query
 from bounceback.api.routes.body import parse_json
-from bounceback.api.routes.params import enum_param, time_param
+from bounceback.api.routes.params import enum_param, text_param, time_param
 
 PREFIX = "/api/auto-recovery/self-healing"
 AgentId = Annotated[str, Field(pattern=AGENT_ID_PATTERN)]
@@ -49,6 +50,7 @@ async def status_route(request: Request) -> Response:
 
 @require(Role.VIEWER)
 async def health_route(request: Request) -> Response:
+    query.only(request, query.HOST)
     hub: Hub = request.app.state.hub
     host = host_query(request)
     async with hub.db.read() as conn:
@@ -73,10 +75,11 @@ async def health_route(request: Request) -> Response:
 
 @require(Role.VIEWER)
 async def history_route(request: Request) -> Response:
+    query.only(request, query.HEALING)
     hub: Hub = request.app.state.hub
     filters = healing.HistoryFilter(
         host=host_query(request),
-        action=request.query_params.get("action") or None,
+        action=text_param(request, "action"),
         outcome=enum_param(request, "outcome", HealingOutcome),
         since=time_param(request, "since"),
         until=time_param(request, "until"),
@@ -91,6 +94,7 @@ async def history_route(request: Request) -> Response:
 
 @require(Role.VIEWER)
 async def active_route(request: Request) -> Response:
+    query.only(request, query.HOST)
     hub: Hub = request.app.state.hub
     host = host_query(request)
     async with hub.db.read() as conn:

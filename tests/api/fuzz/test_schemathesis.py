@@ -18,7 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
@@ -35,6 +35,13 @@ OPERATIONS = [(method, openapi_path(path), route) for method, path, route in ope
 # cross-field rules and the store say (exactly one of until/duration, a team's members must
 # exist, the body's id must be the path's), so a valid-looking request may rightly get a 4xx.
 EXCLUDED_CHECKS: list[schemathesis.CheckFunction] = [positive_data_acceptance]
+# And, for GETs that take a query string, "schema-violating data must be rejected": the
+# generator's invalid query parameters can lose what made them invalid on the way to the wire
+# (requests leaves out a parameter whose value is an empty list, and the shrunk example keeps
+# the verdict of the one it came from), so valid requests were reported as accepted invalid
+# ones. No 5xx and documented answers are still checked on them; the rejections themselves are
+# checked one by one in tests/api/test_query_strings.py.
+QUERY_GET_EXCLUDED = [*EXCLUDED_CHECKS, negative_data_rejection]
 
 
 class SlackSignature(requests.auth.AuthBase):
@@ -107,6 +114,24 @@ def credentials(
     return hub.auth(Role.ADMIN), None
 
 
+def as_sent(case: schemathesis.Case[Any]) -> None:
+    """The query as it goes on the wire. A parameter whose value is an empty list or object
+    would vanish from the URL (requests leaves it out), leaving a valid request that the
+    generator still counts as one with an unknown parameter: it is sent empty instead. A valid
+    long-poll ``wait`` (up to 30 s on the hub's real clock) becomes 0, the same answer at once."""
+    query = case.query or {}
+    for name, value in list(query.items()):
+        if value in ([], {}):
+            query[name] = ""
+    raw = query.get("wait")
+    try:
+        valid = isinstance(raw, (int, float, str)) and 0 <= float(raw) <= 30
+    except ValueError:
+        valid = False
+    if valid:
+        query["wait"] = 0
+
+
 @pytest.mark.parametrize(
     ("method", "path", "route"), OPERATIONS, ids=[f"{m} {p}" for m, p, _ in OPERATIONS]
 )
@@ -124,6 +149,10 @@ def test_operation_answers_as_documented(
         operation.as_strategy(GenerationMode.NEGATIVE),
     )
     headers, signer = credentials(fuzzed_hub, path, route)
+    takes_query = any(
+        p.get("in") == "query" for p in operation.definition.raw.get("parameters", [])
+    )
+    excluded = QUERY_GET_EXCLUDED if method == "GET" and takes_query else EXCLUDED_CHECKS
 
     @settings(
         max_examples=EXAMPLES,
@@ -134,8 +163,9 @@ def test_operation_answers_as_documented(
     )
     @given(case=cases)
     def fuzz(case: schemathesis.Case[Any]) -> None:
+        as_sent(case)
         case.call_and_validate(
-            session=session, headers=headers, auth=signer, excluded_checks=EXCLUDED_CHECKS
+            session=session, headers=headers, auth=signer, excluded_checks=excluded
         )
 
     fuzz()
