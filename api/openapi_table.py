@@ -11,10 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, create_model
 
-from bounceback.api.agent_wire import (
-    AGENT_ID_PATTERN,
-    AgentReport,
-)
+from bounceback.api.agent_wire import AGENT_ID_PATTERN, AgentReport
 from bounceback.api.deployment_wire import (
     DeployedRequest,
     Deployment,
@@ -33,11 +30,8 @@ from bounceback.api.oncall.models import Person, Schedule, Team
 from bounceback.api.recovery.models import RecoveryAction
 from bounceback.api.routes import circuits, degradation, escalation, incidents, query, recovery
 from bounceback.api.routes import self_healing as healing
-from bounceback.api.schema import (
-    MAX_ID,
-    GenericAlert,
-    IntakeResult,
-)
+from bounceback.api.routes.query import Query
+from bounceback.api.schema import MAX_ID, GenericAlert, IntakeResult
 
 
 @dataclass(frozen=True)
@@ -54,7 +48,7 @@ class Op:
     # The content of this operation's own errors when they are not the hub's JSON Error.
     error_content: Mapping[str, Any] | None = None
     # Optional query-string parameters and their schema (a bad one is a 422 naming it).
-    query: query.Query = field(default_factory=dict)
+    query: Query = field(default_factory=dict)
 
 
 def _shown(model: type[BaseModel]) -> type[BaseModel]:
