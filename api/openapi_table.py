@@ -11,7 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, create_model
 
-from bounceback.api.agent_wire import AGENT_ID_PATTERN, AgentReport
+from bounceback.api.agent_wire import (
+    AGENT_ID_PATTERN,
+    AgentReport,
+)
 from bounceback.api.deployment_wire import (
     DeployedRequest,
     Deployment,
@@ -30,8 +33,11 @@ from bounceback.api.oncall.models import Person, Schedule, Team
 from bounceback.api.recovery.models import RecoveryAction
 from bounceback.api.routes import circuits, degradation, escalation, incidents, query, recovery
 from bounceback.api.routes import self_healing as healing
-from bounceback.api.routes.query import Query
-from bounceback.api.schema import MAX_ID, GenericAlert, IntakeResult
+from bounceback.api.schema import (
+    MAX_ID,
+    GenericAlert,
+    IntakeResult,
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ class Op:
     # The content of this operation's own errors when they are not the hub's JSON Error.
     error_content: Mapping[str, Any] | None = None
     # Optional query-string parameters and their schema (a bad one is a 422 naming it).
-    query: Query = field(default_factory=dict)
+    query: query.Query = field(default_factory=dict)
 
 
 def _shown(model: type[BaseModel]) -> type[BaseModel]:

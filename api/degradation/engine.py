@@ -34,14 +34,23 @@ from bounceback.api.deployments.degradation import Degradation
 from bounceback.api.errors import Conflict, NotFound
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
-from bounceback.api.work.periodic import Periodic
-from bounceback.api.work.scheduler import Scheduler
+from bounceback.api.work.policy import next_boundary
+from bounceback.api.work.queue import WorkItem
+from bounceback.api.work.scheduler import Outcome, Scheduler
 
 log = logging.getLogger("bounceback.degradation")
 
 CHECK_KIND = "degradation.check"
 SWITCH = "degradation"
 SYSTEM_ACTOR = "degradation"
+
+
+def next_check(now: datetime, interval: float) -> datetime:
+    return next_boundary(now, interval)
+
+
+def check_key(due: datetime) -> str:
+    return f"{CHECK_KIND}:{due.isoformat()}"
 
 
 @dataclass
@@ -55,29 +64,28 @@ class DegradationEngine:
     def config(self) -> DegradationConfig:
         return self.settings.degradation
 
-    def __post_init__(self) -> None:
-        self._periodic = Periodic(
-            self.scheduler,
-            self.clock,
-            CHECK_KIND,
-            lambda: self.settings.degradation_check_interval,
-            self._check,
-            log,
-        )
-
     def register(self) -> None:
-        self._periodic.register()
+        self.scheduler.register(CHECK_KIND, self.check)
 
     async def start(self) -> None:
         """Make sure a check is scheduled (every replica calls this at start-up)."""
-        await self._periodic.start()
+        await self._schedule_next(self.clock.now())
+
+    async def _schedule_next(self, now: datetime) -> None:
+        due = next_check(now, self.settings.degradation_check_interval)
+        await self.scheduler.schedule(CHECK_KIND, check_key(due), due, max_attempts=1)
 
     # -- the periodic check ---------------------------------------------------------------------
 
-    async def _check(self) -> None:
-        async with self.db.transaction() as conn:
-            if (await self.switch(conn)).enabled:
-                await self.run_check(conn, self.clock.now())
+    async def check(self, item: WorkItem) -> Outcome:
+        await self._schedule_next(self.clock.now())
+        try:
+            async with self.db.transaction() as conn:
+                if (await self.switch(conn)).enabled:
+                    await self.run_check(conn, self.clock.now())
+        except Exception:
+            log.exception("degradation check failed; the next one runs on schedule")
+        return None
 
     async def run_check(self, conn: AsyncConnection, now: datetime) -> list[Decision]:
         states = await store.states(conn, lock=True)

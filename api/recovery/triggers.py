@@ -25,8 +25,7 @@ from bounceback.api.recovery.decide import (
 from bounceback.api.recovery.models import RecoveryAction
 from bounceback.api.recovery.names import SCAN
 from bounceback.api.store.tables import incidents, scheduled_work
-from bounceback.api.work import queue
-from bounceback.api.work.queue import WorkItem
+from bounceback.api.work.queue import WorkItem, WorkState
 from bounceback.api.work.scheduler import Outcome
 
 
@@ -82,9 +81,14 @@ async def ensure_scan(engine: Attempts, conn: AsyncConnection) -> None:
     chain ran out of attempts. Each scan schedules the next under the next number, so a new chain
     is numbered after the newest scan on record (finished ones may have been pruned), and starts
     from the newest incident, as the first one did."""
-    if await queue.next_due(conn, [SCAN]) is not None:  # a scan is pending
-        return
     work = scheduled_work
+    pending = await conn.scalar(
+        sa.select(work.c.id)
+        .where(work.c.kind == SCAN, work.c.state == WorkState.PENDING.value)
+        .limit(1)
+    )
+    if pending is not None:
+        return
     newest = await conn.scalar(
         sa.select(work.c.payload).where(work.c.kind == SCAN).order_by(work.c.id.desc()).limit(1)
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bounceback.api import audit
@@ -19,8 +19,9 @@ from bounceback.api.retention import prune
 from bounceback.api.retention.policy import Cutoffs, RetentionPolicy, cutoffs
 from bounceback.api.settings import HubSettings
 from bounceback.api.store.db import Database
-from bounceback.api.work import periodic
-from bounceback.api.work.scheduler import Scheduler
+from bounceback.api.work.policy import next_boundary
+from bounceback.api.work.queue import WorkItem
+from bounceback.api.work.scheduler import Outcome, Scheduler
 
 log = logging.getLogger("bounceback.retention")
 
@@ -29,13 +30,14 @@ ACTOR = "retention"
 
 
 def run_key(due: datetime) -> str:
-    return periodic.key(KIND, due)
+    return f"{KIND}:{due.isoformat()}"
 
 
 @dataclass(frozen=True)
 class Pass:
     cutoffs: Cutoffs
     deleted: dict[str, int]  # rows per kind (counted only, on a dry run)
+    dry_run: bool = False
 
     @property
     def total(self) -> int:
@@ -51,22 +53,28 @@ class RetentionJob:
     # told of every pass that deleted something (the metrics' counter)
     on_pruned: Callable[[dict[str, int]], None] = field(default=lambda _deleted: None)
 
-    def __post_init__(self) -> None:
-        self._periodic = periodic.Periodic(
-            self.scheduler,
-            self.clock,
-            KIND,
-            lambda: self.settings.bounceback_retention_interval_seconds,
-            self.prune_now,
-            log,
-        )
+    @property
+    def interval(self) -> float:
+        return self.settings.bounceback_retention_interval_seconds
 
     def register(self) -> None:
-        self._periodic.register()
+        self.scheduler.register(KIND, self.run)
 
     async def start(self) -> None:
         """Make sure a pass is scheduled (every replica calls this at start-up)."""
-        await self._periodic.start()
+        await self._schedule_next(self.clock.now())
+
+    async def _schedule_next(self, now: datetime) -> None:
+        due = next_boundary(now, self.interval)
+        await self.scheduler.schedule(KIND, run_key(due), due, max_attempts=1)
+
+    async def run(self, item: WorkItem) -> Outcome:
+        await self._schedule_next(self.clock.now())
+        try:
+            await self.prune_now()
+        except Exception:
+            log.exception("retention pass failed; the next one runs on schedule")
+        return None
 
     async def prune_now(self) -> Pass:
         done = await prune_pass(self.settings, self.db, self.clock)
@@ -83,9 +91,9 @@ async def prune_pass(
     now = clock.now()
     limits = cutoffs(RetentionPolicy.from_settings(settings), now)
     if limits.nothing:
-        return Pass(limits, {})
+        return Pass(limits, {}, dry_run)
     if dry_run:
-        return Pass(limits, await prune.count(db, limits))
+        return Pass(limits, await prune.count(db, limits), dry_run=True)
     budget_ends = now + timedelta(seconds=settings.bounceback_retention_interval_seconds / 2)
     deleted = await prune.prune(db, limits, keep_going=lambda: clock.now() < budget_ends)
     done = Pass(limits, deleted)
@@ -104,4 +112,12 @@ async def prune_pass(
 
 
 def _times(limits: Cutoffs) -> dict[str, str | None]:
-    return {kind: at.isoformat() if at else None for kind, at in asdict(limits).items()}
+    return {
+        "agent_events": _iso(limits.agent_events),
+        "audit": _iso(limits.audit),
+        "work": _iso(limits.work),
+    }
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None

@@ -8,7 +8,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bounceback.api.audit import audit_row
 from bounceback.api.store.db import Database
 from bounceback.api.store.tables import agent_events, agents, audit_log, scheduled_work
 
@@ -67,7 +66,15 @@ async def add_audit(
         await conn.execute(
             audit_log.insert(),
             [
-                audit_row(at=days_ago(age, now), actor="someone", action=action, target="-")
+                {
+                    "at": days_ago(age, now),
+                    "actor": "someone",
+                    "action": action,
+                    "target": "-",
+                    "outcome": "ok",
+                    "request_id": "r",
+                    "details": {},
+                }
                 for age in ages_in_days
             ],
         )
